@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { register as registerApi } from "./api/command";
+import { register as registerBake } from "./bake/command";
+import { register as registerLocal } from "./local/command";
+import { register as registerReplica } from "./reader/command";
 
 /** `cndb`: the run-time entry point, the same in the containers and in local mode. */
 export function buildProgram(): Command {
@@ -7,10 +11,7 @@ export function buildProgram(): Command {
     .description("container-native-db run-time: bake snapshots, serve read-only replicas and the read API, run it all locally")
     .showHelpAfterError()
     .exitOverride();
-  for (const mod of ["./bake/command", "./reader/command", "./api/command", "./local/command"]) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    (require(mod) as { register(p: Command): void }).register(program);
-  }
+  for (const register of [registerBake, registerReplica, registerApi, registerLocal]) register(program);
   return program;
 }
 
