@@ -1,0 +1,107 @@
+/**
+ * Step 6 of the bake: the OCI image layout of a snapshot. Data layer (PGDATA + snapshot.json at
+ * IMAGE_SNAPSHOT_DIR) on top of a base image's layers, or alone on an empty base for local use.
+ */
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { parseManifest, type SnapshotManifest } from "../../../common/snapshot";
+import type { RegistryAuth } from "./auth";
+import { buildImageConfig } from "./config";
+import { writeSnapshotLayer } from "./layer";
+import { blobsDir, initLayout, writeBlob, writeIndex } from "./layout";
+import { ANNOTATIONS, MT, ociLayerMediaType, type Descriptor, type ImageManifest } from "./oci";
+import type { Progress } from "./progress";
+import { formatImageRef, parseImageRef } from "./reference";
+import { fetchImage, type FetchedImage } from "./pull";
+
+export interface WriteImageOptions {
+  /** Holds pgdata/ and snapshot.json (anything else there stays out of the image). */
+  snapshotDir: string;
+  manifest: SnapshotManifest;
+  /** Registry reference of the PostgreSQL base image; without it the data layer stands alone. */
+  baseImage?: string;
+  /** Layout directory to create (must not exist, or be empty). */
+  out: string;
+  /** gzip the data layer. @default false: see LAYER_COMPRESSION_NOTE */
+  compress?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (e: Progress) => void;
+  /** Auth for fetching the base image. @default from the environment (see auth.ts) */
+  auth?: RegistryAuth;
+  /** Registries (host:port) reached over plain HTTP besides loopback ones. */
+  insecureRegistries?: readonly string[];
+  /** uid/gid written for the snapshot files instead of their own (e.g. the base image's postgres account). */
+  owner?: { uid: number; gid: number };
+}
+
+export interface WriteImageResult {
+  manifestDigest: string;
+  /** Digest of the data layer blob (equals its diff_id when uncompressed). */
+  layerDigest: string;
+  layerDiffId: string;
+  layerSize: number;
+}
+
+/**
+ * Uncompressed by default: PostgreSQL only reads the data after the image is unpacked, and on a
+ * node's local network/ECR pull, gunzip (single-threaded, ~100-200 MB/s) is slower than the
+ * transfer it saves; gzip level 1 also costs bake time. `compress: true` for slow links.
+ */
+export const LAYER_COMPRESSION_NOTE = "uncompressed by default";
+
+export async function writeImageLayout(opts: WriteImageOptions): Promise<WriteImageResult> {
+  const manifest = parseManifest(opts.manifest, "writeImageLayout: manifest");
+  if (opts.baseImage !== undefined) parseImageRef(opts.baseImage, "--base-image");
+  if (existsSync(opts.out) && readdirSync(opts.out).length > 0) {
+    throw new Error(`--image: output directory ${opts.out} exists and is not empty`);
+  }
+  const created = !existsSync(opts.out);
+  try {
+    initLayout(opts.out);
+    let base: FetchedImage | undefined;
+    if (opts.baseImage) {
+      base = await fetchImage(opts.baseImage, opts.out, {
+        auth: opts.auth,
+        insecureRegistries: opts.insecureRegistries,
+        signal: opts.signal,
+        onProgress: opts.onProgress,
+        phase: "base",
+        what: "--base-image",
+      });
+    }
+    const layer = await writeSnapshotLayer({
+      snapshotDir: opts.snapshotDir,
+      blobsDir: blobsDir(opts.out),
+      mtime: new Date(manifest.createdAt),
+      compress: opts.compress,
+      owner: opts.owner,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
+    const config = buildImageConfig({ manifest, diffId: layer.diffId, base: base?.config, created: manifest.createdAt });
+    const configDesc = writeBlob(opts.out, JSON.stringify(config), MT.config);
+    const baseLayers: Descriptor[] = (base?.manifest.layers ?? []).map((l) => ({
+      mediaType: ociLayerMediaType(l.mediaType),
+      digest: l.digest,
+      size: l.size,
+      ...(l.annotations ? { annotations: l.annotations } : {}),
+    }));
+    const image: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MT.manifest,
+      config: configDesc,
+      layers: [...baseLayers, { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
+      annotations: {
+        [ANNOTATIONS.created]: manifest.createdAt,
+        ...(base ? { [ANNOTATIONS.baseName]: formatImageRef({ ...base.ref, digest: undefined }), [ANNOTATIONS.baseDigest]: base.descriptor.digest } : {}),
+      },
+    };
+    const manifestDesc = writeBlob(opts.out, JSON.stringify(image), MT.manifest);
+    if (base) rmSync(`${blobsDir(opts.out)}/${base.descriptor.digest.slice(7)}`, { force: true }); // the base's own manifest is not part of our image
+    writeIndex(opts.out, [{ ...manifestDesc, annotations: { [ANNOTATIONS.refName]: manifest.id } }]);
+    return { manifestDigest: manifestDesc.digest, layerDigest: layer.digest, layerDiffId: layer.diffId, layerSize: layer.size };
+  } catch (e) {
+    if (created) rmSync(opts.out, { recursive: true, force: true });
+    else for (const f of readdirSync(opts.out)) rmSync(`${opts.out}/${f}`, { recursive: true, force: true });
+    throw e;
+  }
+}
