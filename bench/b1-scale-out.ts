@@ -1,0 +1,144 @@
+import { freePort } from "../runtime/pg/ports";
+import { type Bench, type BenchContext, type BenchOutput, interleave, Samples } from "./lib/context";
+import { waitFirstQuery, type DatasetInfo } from "./lib/dataset";
+import { bakeSnapshot, type OurSnapshot } from "./lib/snapshots";
+import { loadReplica, type OurReplica } from "./lib/ours";
+import { diskBytes, makeDir, removeDir } from "./lib/proc";
+import { basebackupStandby, dumpMaster, restoreDump, type Dump } from "./lib/replicas";
+import { fmtBytes, tableSummaries } from "./lib/report";
+
+const JOBS = 2;
+
+const ARMS = {
+  basebackup: { arm: "pg_basebackup standby", note: "`pg_basebackup -X stream -R -c fast` from the master, then started as a streaming hot standby (the usual new read replica)" },
+  restore: { arm: "pg_restore at start", note: `initdb + start + \`pg_restore -j ${JOBS}\` of a \`pg_dump -Fd -Z0\` taken once beforehand (the dump time is not counted)` },
+  overlay: { arm: "baked, overlay", note: "ours: `startReplica` on a baked snapshot, kernel overlay working copy, default warm-up (`files`)" },
+  copy: { arm: "baked, copy", note: "ours: `startReplica` on a baked snapshot, full copy working copy (`cp --reflink=auto`), default warm-up" },
+} as const;
+
+/** B1: time from "start a new replica" to its first successful query, and what it costs the master. */
+export const b1: Bench = {
+  id: "B1",
+  name: "scale-out",
+  title: "scale-out: time to a new replica's first successful query",
+  async run(ctx: BenchContext): Promise<BenchOutput> {
+    const out: BenchOutput = { datasets: [], tables: [], skipped: [], notes: [], reading: [] };
+    const replicaMod = loadReplica();
+    const s = new Samples();
+    const groups: { key: string; group: string }[] = [];
+    const armsSeen = new Set<string>();
+    for (const sizeMB of ctx.profile.scaleSizesMB) {
+      const { master, info } = await ctx.dataset(sizeMB);
+      out.datasets.push(info);
+      groups.push({ key: String(sizeMB), group: info.label });
+      let dump: Dump | undefined;
+      let snap: OurSnapshot | undefined;
+      try {
+        dump = await dumpMaster(master, ctx.workRoot, JOBS);
+        ctx.log(`B1 ${sizeMB} MB: dump ${(dump.ms / 1000).toFixed(1)} s, ${fmtBytes(dump.bytes)}`);
+        const arms: string[] = [ARMS.basebackup.arm, ARMS.restore.arm];
+        const baked = await bakeSnapshot(ctx, master, info);
+        const why = !baked.ok ? baked.reason : !replicaMod.ok ? replicaMod.reason : undefined;
+        if (why && !out.skipped.some((x) => x.reason === why)) out.skipped.push({ arm: "baked (both)", reason: why });
+        if (!why && baked.ok) {
+          snap = baked.value;
+          arms.push(ARMS.overlay.arm, ARMS.copy.arm);
+        }
+        for (const a of arms) armsSeen.add(a);
+        const key = (m: string) => `${m}@${sizeMB}`;
+        await interleave(ctx, arms, ctx.rounds, async (arm) => {
+          const t0 = performance.now();
+          if (arm === ARMS.basebackup.arm) {
+            const sb = await basebackupStandby(master, ctx.workRoot);
+            try {
+              await waitFirstQuery(sb.url, info.pgbenchScale);
+              s.add(key("ms"), arm, performance.now() - t0);
+              s.add(key("master"), arm, sb.masterBytes);
+              s.add(key("disk"), arm, await diskBytes(sb.dir));
+            } finally {
+              await sb.stop();
+            }
+          } else if (arm === ARMS.restore.arm) {
+            const rs = await restoreDump(dump!, ctx.workRoot, JOBS);
+            try {
+              await waitFirstQuery(rs.url, info.pgbenchScale);
+              s.add(key("ms"), arm, performance.now() - t0);
+              s.add(key("master"), arm, 0);
+              s.add(key("disk"), arm, await diskBytes(rs.dir));
+            } finally {
+              await rs.stop();
+            }
+          } else {
+            if (!replicaMod.ok || !snap) throw new Error("unreachable");
+            const workDir = makeDir(ctx.workRoot, "cndb-bench-replica-");
+            let rep: OurReplica | undefined;
+            try {
+              rep = await replicaMod.value.startReplica({
+                snapshot: snap.dir,
+                port: await freePort(),
+                workDir,
+                workingCopy: arm === ARMS.overlay.arm ? "overlay" : "copy",
+              });
+              await waitFirstQuery(rep.url(), info.pgbenchScale);
+              s.add(key("ms"), arm, performance.now() - t0);
+              s.add(key("master"), arm, 0);
+              s.add(key("disk"), arm, await upperBytes(workDir));
+            } finally {
+              await rep?.stop();
+              removeDir(workDir);
+            }
+          }
+        }, out.skipped);
+        out.notes.push(
+          `${label(info)}: the \`pg_restore at start\` arm restores a dump taken once (${(dump.ms / 1000).toFixed(1)} s, ${fmtBytes(dump.bytes)} sent by the master, shared by all such replicas); taking it per replica would add both.`,
+        );
+        if (snap) out.notes.push(`${label(info)}: the baked snapshot was made once beforehand (${(snap.elapsedMs / 1000).toFixed(1)} s, see B4); its image layer is pulled from a registry, not from the master.`);
+      } finally {
+        dump?.remove();
+        snap?.remove();
+      }
+    }
+    const arms = Object.values(ARMS).filter((a) => armsSeen.has(a.arm));
+    const g = (m: string) => groups.map(({ key, group }) => ({ key: `${m}@${key}`, group }));
+    const common = { better: "lower" as const, baseline: ARMS.basebackup.arm, groupLabel: "dataset", arms };
+    out.tables.push(
+      s.table({ title: "Time from start to the first successful query", unit: "ms", groups: g("ms"), ...common }),
+      s.table({ title: "Bytes the master sends per new replica", unit: "bytes", groups: g("master"), ...common }),
+      s.table({ title: "Local disk the new replica writes (du)", unit: "bytes", groups: g("disk"), ...common }),
+    );
+    out.notes.push(
+      "Everything runs on one machine over loopback: transfers cost no network time here, which flatters `pg_basebackup` (its bytes would cross the network from the master) and the baked arms alike (whose image pull is not part of the measurement).",
+      "Page cache is warm (the master, the dump and the snapshot were just written); a new node pulling an image starts colder.",
+    );
+    out.reading.push(...reading(out));
+    return out;
+  },
+};
+
+function label(info: DatasetInfo): string {
+  return info.label;
+}
+
+/** Bytes our working copy wrote: the overlay upper dir, or the whole copy (du, so reflinked extents count). */
+async function upperBytes(workDir: string): Promise<number> {
+  return diskBytes(workDir);
+}
+
+function reading(out: BenchOutput): string[] {
+  const lines: string[] = [];
+  const t = out.tables[0];
+  const rows = tableSummaries(t);
+  for (const group of new Set(rows.map((r) => r.arm.group))) {
+    const parts = rows
+      .filter((r) => r.arm.group === group && r.arm.arm !== t.baseline && Number.isFinite(r.r))
+      .map((r) => `${r.arm.arm} ${r.r < 1 ? `${(1 / r.r).toFixed(1)}× faster` : `${r.r.toFixed(1)}× slower`}`);
+    if (parts.length) lines.push(`At ${group}, against the streaming standby: ${parts.join(", ")}.`);
+  }
+  if (!out.skipped.some((s) => s.arm.startsWith("baked")) || lines.length === 0) {
+    lines.push(
+      "A baked replica costs the master nothing and starts in time that grows with the files it must make writable (overlay copy-up during warm-up, or a full copy), not with a transfer from the master;",
+      "`pg_restore` is slowest because it rebuilds every table and index; the standby's cost is a full copy of the cluster from the master, per replica.",
+    );
+  }
+  return lines;
+}

@@ -1,0 +1,49 @@
+import type { BenchContext } from "./context";
+import type { BenchMaster, DatasetInfo } from "./dataset";
+import { loadBake, type BakeResult, type Loaded } from "./ours";
+import { makeDir, removeDir } from "./proc";
+
+export interface OurSnapshot {
+  /** Snapshot dir: pgdata/ + snapshot.json. */
+  dir: string;
+  elapsedMs: number;
+  pgdataBytes: number;
+  result: BakeResult;
+  /** No-op for a snapshot shared through the context (removed at the end of the run). */
+  remove(): void;
+}
+
+/** Runs our bake of the bench database into a fresh dir under workRoot (B4 times this; others reuse it). */
+export async function bakeOnce(master: BenchMaster, workRoot: string, extra: Record<string, unknown> = {}): Promise<Loaded<OurSnapshot>> {
+  const mod = loadBake();
+  if (!mod.ok) return mod;
+  const parent = makeDir(workRoot, "cndb-bench-snap-");
+  try {
+    const result = await mod.value.bake({ source: master.url, outDir: parent, ...extra });
+    return {
+      ok: true,
+      value: { dir: result.dir, elapsedMs: result.elapsedMs, pgdataBytes: result.manifest.pgdataBytes, result, remove: () => removeDir(parent) },
+    };
+  } catch (e) {
+    removeDir(parent);
+    throw e;
+  }
+}
+
+/** One baked snapshot per dataset size per run, shared by B1, B2 and B3. */
+export async function bakeSnapshot(ctx: BenchContext, master: BenchMaster, info: DatasetInfo): Promise<Loaded<OurSnapshot>> {
+  try {
+    const snap = await ctx.once(`snapshot:${info.targetMB}`, async () => {
+      const r = await bakeOnce(master, ctx.workRoot);
+      if (!r.ok) throw new Unavailable(r.reason);
+      ctx.log(`baked ${info.label} in ${(r.value.elapsedMs / 1000).toFixed(1)} s`);
+      return { value: { ...r.value, remove: () => undefined }, close: r.value.remove };
+    });
+    return { ok: true, value: snap };
+  } catch (e) {
+    if (e instanceof Unavailable) return { ok: false, reason: e.message };
+    return { ok: false, reason: `the bake failed: ${(e as Error).message.split("\n")[0]}` };
+  }
+}
+
+class Unavailable extends Error {}
