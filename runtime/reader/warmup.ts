@@ -36,7 +36,8 @@ export async function warmUp(dataDir: string, mode: WarmupMode, signal?: AbortSi
         if (buf) {
           for (let n; (n = (await fh.read(buf, 0, buf.length, null)).bytesRead) > 0; ) bytes += n;
         } else {
-          bytes += (await fh.stat()).size;
+          const { size } = await fh.stat(); // not `bytes += await`: workers would lose each other's updates
+          bytes += size;
         }
       } finally {
         await fh.close();

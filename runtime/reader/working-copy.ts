@@ -3,7 +3,7 @@ import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, re
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import type { RunAs } from "../pg/run-as";
+import { spawnIdentity, type RunAs } from "../pg/run-as";
 import { canMount, isMountPoint, overlayOptions, unmount, which } from "./mounts";
 import { ReplicaOptionError, type WorkingCopyMode } from "./options";
 
@@ -48,7 +48,15 @@ export async function makeWorkingCopy(a: WorkingCopyArgs): Promise<WorkingCopy> 
     throw new ReplicaOptionError("workDir", `cannot write in ${base}: ${(e as Error).message}`);
   }
   // PostgreSQL's account must get through our directory to its data dir (and write its log here).
-  if (a.who) chownSync(root, a.who.uid, a.who.gid);
+  if (a.who) {
+    chownSync(root, a.who.uid, a.who.gid);
+    try {
+      await run("test", ["-x", root], spawnIdentity(a.who));
+    } catch {
+      rmSync(root, { recursive: true, force: true });
+      throw new ReplicaOptionError("workDir", `PostgreSQL's account ${a.who.name} cannot reach ${base}: make it and its parents searchable (chmod o+x) or pick another`);
+    }
+  }
   const dataDir = path.join(root, "pgdata");
   let mounted: "overlay" | "fuse-overlayfs" | undefined;
   const remove = once(async () => {
