@@ -2,7 +2,7 @@
  * The OCI image of a baked snapshot: build the layout (build.ts), push it (push.ts), pull and unpack
  * (pull.ts, unpack.ts). A small distribution-API client of our own (registry.ts) does the HTTP.
  */
-export { writeImageLayout, type WriteImageOptions, type WriteImageResult } from "./build";
+export { writeImageLayout, DEFAULT_COMPRESS, type WriteImageOptions, type WriteImageResult } from "./build";
 export { pushImage, type PushOptions, type PushResult } from "./push";
 export { pullImage, fetchImage, type PullOptions, type FetchedImage } from "./pull";
 export { unpackLayer } from "./unpack";
