@@ -1,0 +1,104 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import pg from "pg";
+import type { PgBinaries } from "../pg/binaries";
+import { freePort } from "../pg/ports";
+import { startServer, type PgServer, type Settings } from "../pg/server";
+import { CHECKSUM_SESSION, largeObjectsSum, sequenceStates, tableSum, type Sum, type Summable } from "./checksum";
+import { BakeError, throwIfAborted } from "./errors";
+import { quoteExact } from "./patterns";
+
+export interface StartBakedOptions {
+  /** @default a free port */
+  port?: number;
+  /** TCP listen address; "" = local socket only. @default "" */
+  host?: string;
+  socketDir?: string;
+  /** @default `<pgdata>.log` beside the PGDATA */
+  logFile?: string;
+  settings?: Settings;
+}
+
+/**
+ * Starts a baked PGDATA (`<snapshot>/pgdata` or the PGDATA itself) as what it is: a hot standby with no
+ * upstream, which refuses every write. Refuses a PGDATA without standby.signal: that would start
+ * writable. For the bake's own verification and for tests that need to read a snapshot.
+ */
+export async function startBakedSnapshot(bin: PgBinaries, dir: string, opts: StartBakedOptions = {}): Promise<PgServer> {
+  const pgdata = existsSync(path.join(dir, "PG_VERSION")) ? dir : path.join(dir, "pgdata");
+  if (!existsSync(path.join(pgdata, "standby.signal"))) {
+    throw new Error(`${pgdata} has no standby.signal: not a baked snapshot (it would start writable)`);
+  }
+  return startServer(bin, {
+    dataDir: pgdata,
+    port: opts.port ?? (await freePort()),
+    host: opts.host ?? "",
+    socketDir: opts.socketDir,
+    logFile: opts.logFile,
+    settings: { hot_standby: true, ...opts.settings },
+  });
+}
+
+/** What the master held at the snapshot, to compare the baked replica against. */
+export interface Expected {
+  tables: Array<Summable & Sum>;
+  /** "schema.name" -> "last_value/is_called", for the sequences the bake keeps. */
+  sequences: Map<string, string>;
+  largeObjects: Sum;
+}
+
+export interface Verified {
+  /** Per table, pg_total_relation_size on the replica, keyed "schema.name". */
+  bytes: Map<string, number>;
+}
+
+/** Recomputes every count and checksum on the baked replica; any difference fails the bake. */
+export async function verifyReplica(server: PgServer, database: string, expected: Expected, schemas: string[], signal?: AbortSignal, onTable?: (done: number) => void): Promise<Verified> {
+  const c = new pg.Client(server.socketConfig(database));
+  await c.connect();
+  try {
+    await c.query(CHECKSUM_SESSION);
+    const rec = await c.query<{ r: boolean }>("SELECT pg_catalog.pg_is_in_recovery() AS r");
+    if (!rec.rows[0].r) throw new BakeError("verify", "the baked PGDATA did not start as a standby (it would accept writes)");
+    const diffs: string[] = [];
+    const bytes = new Map<string, number>();
+    let done = 0;
+    for (const t of expected.tables) {
+      throwIfAborted(signal);
+      const key = `${t.schema}.${t.name}`;
+      let got: Sum;
+      try {
+        got = await tableSum(c, t);
+      } catch (e) {
+        diffs.push(`${key}: cannot be read on the replica (${(e as Error).message})`);
+        continue;
+      }
+      if (got.rows !== t.rows) diffs.push(`${key}: ${got.rows} rows on the replica, ${t.rows} on the master`);
+      else if (got.checksum !== t.checksum) {
+        diffs.push(`${key}: same row count but different content${t.kind === "m" ? " (a materialized view stale on the master, or whose query is not deterministic: REFRESH it on the master)" : ""}`);
+      }
+      const size = await c.query<{ b: string }>(`SELECT pg_catalog.pg_total_relation_size(${lit(quoteExact(t.schema, t.name))}::regclass)::int8 AS b`);
+      bytes.set(key, Number(size.rows[0].b));
+      onTable?.(++done);
+    }
+    const seqs = await sequenceStates(c, schemas, signal);
+    for (const [name, want] of expected.sequences) {
+      const got = seqs.get(name)?.state;
+      if (got === undefined) diffs.push(`sequence ${name}: missing on the replica`);
+      else if (got !== want) diffs.push(`sequence ${name}: ${got} on the replica, ${want} on the master`);
+    }
+    const lo = await largeObjectsSum(c);
+    if (lo.rows !== expected.largeObjects.rows || lo.checksum !== expected.largeObjects.checksum) {
+      diffs.push(`large objects: ${lo.rows} on the replica, ${expected.largeObjects.rows} on the master${lo.rows === expected.largeObjects.rows ? " (content differs)" : ""}`);
+    }
+    if (diffs.length) {
+      const more = diffs.length > 10 ? `\n  ... and ${diffs.length - 10} more` : "";
+      throw new BakeError("verify", `the baked replica differs from the master's snapshot:\n  ${diffs.slice(0, 10).join("\n  ")}${more}`);
+    }
+    return { bytes };
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
