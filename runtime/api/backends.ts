@@ -47,8 +47,13 @@ export class Replica {
   /** Ends the pool once nothing runs on it any more. */
   end(): Promise<void> {
     this.ended ??= this.pool.end().catch(() => undefined);
+    this.ended.then(this.markEnded);
     return this.ended;
   }
+
+  private markEnded!: () => void;
+  /** Resolves once end() has run: the replica serves nothing any more and may be stopped. */
+  readonly whenEnded = new Promise<void>((resolve) => (this.markEnded = resolve));
 }
 
 function sameSpec(a: ReplicaSpec, b: ReplicaSpec): boolean {
@@ -71,7 +76,7 @@ export class Backends extends EventEmitter {
   constructor(replicas: ReplicaSpec[] = [], opts: BackendsOptions = {}) {
     super();
     this.opts = { poolSize: 10, statementTimeoutMs: 5000, probeIntervalMs: 1000, connectTimeoutMs: 3000, ...opts };
-    this.set(replicas);
+    void this.set(replicas);
     this.timer = setInterval(() => void this.probe(true), this.opts.probeIntervalMs).unref();
   }
 
@@ -85,8 +90,11 @@ export class Backends extends EventEmitter {
     return this.list[0]?.snapshot;
   }
 
-  /** Replaces the set atomically; unchanged replicas keep their pools, removed ones drain and end. */
-  set(specs: ReplicaSpec[]): void {
+  /**
+   * Replaces the set atomically; unchanged replicas keep their pools, removed ones drain and end.
+   * Resolves once every removed replica has finished its in-flight requests (safe to stop it then).
+   */
+  set(specs: ReplicaSpec[]): Promise<void> {
     if (this.closed) throw new Error("Backends: set() after close()");
     const ids = new Set<string>();
     for (const s of specs) {
@@ -98,12 +106,13 @@ export class Backends extends EventEmitter {
     const old = this.list;
     const next = specs.map((s) => old.find((r) => !r.retired && sameSpec(r.spec, s)) ?? new Replica(s, this.makePool(s)));
     this.list = next;
-    for (const r of old) {
-      if (next.includes(r)) continue;
+    const removed = old.filter((r) => !next.includes(r));
+    for (const r of removed) {
       r.retired = true;
       if (r.inflight === 0) void r.end();
     }
     this.emit("change", next);
+    return Promise.all(removed.map((r) => r.whenEnded)).then(() => undefined);
   }
 
   private makePool(s: ReplicaSpec): pg.Pool {
