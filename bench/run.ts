@@ -7,12 +7,14 @@ import { Command, InvalidArgumentError } from "commander";
 import { existsSync, statSync } from "node:fs";
 import os from "node:os";
 import { b1 } from "./b1-scale-out";
+import { b2 } from "./b2-read-throughput";
+import { b3 } from "./b3-first-read";
 import { BenchContext, PROFILES, SIZE_NAMES, type Bench, type SizeName } from "./lib/context";
 import { machineInfo, postgresVersion } from "./lib/machine";
 import { defaultWorkRoot } from "./lib/proc";
 import { RESULTS_MD, writeResult, writeResultsMd, type BenchResult } from "./lib/report";
 
-export const BENCHES: Bench[] = [b1];
+export const BENCHES: Bench[] = [b1, b2, b3];
 
 function parseSize(v: string): SizeName {
   if (!(SIZE_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${SIZE_NAMES.join(", ")}`);

@@ -24,43 +24,25 @@ function load<T>(rel: string, names: string[]): Loaded<T> {
 
 // ---- the replica (runtime/reader) ----
 
-export interface OurReplica {
-  port: number;
-  startupMs: number;
-  workingCopy: unknown;
-  stop(): Promise<void>;
-  url(database?: string, user?: string): string;
-}
-
-export interface ReplicaModule {
-  startReplica(o: {
-    snapshot: string;
-    port: number;
-    workDir?: string;
-    warmup?: "full" | "files" | "none";
-    inPlace?: boolean;
-    workingCopy?: "auto" | "overlay" | "fuse-overlayfs" | "copy";
-    log?: (line: string) => void;
-  }): Promise<OurReplica>;
-}
+export type ReplicaModule = typeof import("../../runtime/reader");
+export type OurReplica = import("../../runtime/reader").Replica;
 
 export function loadReplica(): Loaded<ReplicaModule> {
   return load<ReplicaModule>("reader/index", ["startReplica"]);
 }
 
-// ---- the bake (runtime/bake) ----
+// ---- the bake (runtime/bake) and its image writer ----
 
-export interface BakeResult {
-  dir: string;
-  manifest: { pgdataBytes: number; id: string };
-  elapsedMs: number;
-  [k: string]: unknown;
-}
-
-export interface BakeModule {
-  bake(opts: Record<string, unknown>): Promise<BakeResult>;
-}
+export type BakeModule = typeof import("../../runtime/bake");
+export type BakeResult = import("../../runtime/bake").BakeResult;
+export type BakeProgress = import("../../runtime/bake").BakeProgress;
 
 export function loadBake(): Loaded<BakeModule> {
   return load<BakeModule>("bake/index", ["bake"]);
+}
+
+export type ImageModule = typeof import("../../runtime/bake/image");
+
+export function loadImage(): Loaded<ImageModule> {
+  return load<ImageModule>("bake/image/index", ["writeImageLayout"]);
 }

@@ -71,9 +71,12 @@ export function treeBytes(dir: string): number {
   return total;
 }
 
-/** Blocks actually allocated under dir (du): shared reflinked extents count in full, holes don't. */
+/**
+ * Blocks allocated under dir (du), staying on dir's file system (a mounted overlay inside is not
+ * counted: its upper dir is). Shared reflinked extents count in full, holes don't.
+ */
 export async function diskBytes(dir: string): Promise<number> {
-  const { stdout } = await run("du", ["-s", "-B1", dir]);
+  const { stdout } = await run("du", ["-x", "-s", "-B1", dir]);
   return Number(stdout.split(/\s/)[0]);
 }
 

@@ -106,18 +106,19 @@ export function fmtBytes(b: number): string {
   return `${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)} ${units[i]}`;
 }
 
-/** "0.12× (8.3× faster)": the raw ratio to the baseline, then what it means for this metric. */
-export function fmtRatio(r: number, better: "lower" | "higher", isBaseline: boolean): string {
+/** "0.12× (8.3× faster)", "0.84× (16% lower, worse)": the raw ratio, then what it means for this metric. */
+export function fmtRatio(r: number, better: "lower" | "higher", isBaseline: boolean, unit: Unit = "ratio"): string {
   if (isBaseline) return "1 (baseline)";
   if (r === 0) return "0 (none)";
   if (!Number.isFinite(r)) return "–";
   const raw = r >= 10 ? r.toFixed(1) : r >= 0.01 ? r.toFixed(2) : r.toExponential(1);
   if (Math.abs(r - 1) < 0.005) return `${raw}× (same)`;
   const good = better === "lower" ? r < 1 : r > 1;
-  const factor = r > 1 ? r : 1 / r;
-  const f = factor >= 10 ? factor.toFixed(0) : factor.toFixed(1);
-  const word = better === "lower" ? (good ? "faster/smaller" : "slower/larger") : good ? "higher" : "lower";
-  return `${raw}× (${f}× ${word}${good ? "" : ", worse"})`;
+  const up = r > 1;
+  const words = unit === "ms" || unit === "s" || unit === "s/GB" ? (up ? "slower" : "faster") : unit === "bytes" ? (up ? "larger" : "smaller") : up ? "higher" : "lower";
+  const factor = up ? r : 1 / r;
+  const size = factor < 2 ? `${(Math.abs(r - 1) * 100).toFixed(0)}%` : `${factor >= 10 ? factor.toFixed(0) : factor.toFixed(1)}×`;
+  return `${raw}× (${size} ${words}${good ? "" : ", worse"})`;
 }
 
 export function tableSummaries(t: ResultTable): { arm: ArmSamples; s: Summary; r: number }[] {
@@ -140,7 +141,7 @@ function renderTable(t: ResultTable): string {
   for (const { arm, s, r } of tableSummaries(t)) {
     const spread = s.n ? `${fmt(s.min, t.unit)} – ${fmt(s.max, t.unit)}` : "–";
     const iqr = s.n ? `${fmt(s.p25, t.unit)} – ${fmt(s.p75, t.unit)}` : "–";
-    const cells = [...(grouped ? [arm.group ?? ""] : []), arm.arm, s.n, fmt(s.median, t.unit), spread, iqr, fmtRatio(r, t.better, arm.arm === t.baseline)];
+    const cells = [...(grouped ? [arm.group ?? ""] : []), arm.arm, s.n, fmt(s.median, t.unit), spread, iqr, fmtRatio(r, t.better, arm.arm === t.baseline, t.unit)];
     lines.push(`| ${cells.join(" | ")} |`);
   }
   return lines.join("\n");

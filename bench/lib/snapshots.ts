@@ -1,6 +1,7 @@
+import path from "node:path";
 import type { BenchContext } from "./context";
 import type { BenchMaster, DatasetInfo } from "./dataset";
-import { loadBake, type BakeResult, type Loaded } from "./ours";
+import { loadBake, type BakeProgress, type BakeResult, type Loaded } from "./ours";
 import { makeDir, removeDir } from "./proc";
 
 export interface OurSnapshot {
@@ -9,20 +10,31 @@ export interface OurSnapshot {
   elapsedMs: number;
   pgdataBytes: number;
   result: BakeResult;
+  /** Duration of each bake phase (connect, dump, restore, freeze, verify, image, install), ms. */
+  phases: Record<string, number>;
   /** No-op for a snapshot shared through the context (removed at the end of the run). */
   remove(): void;
 }
 
 /** Runs our bake of the bench database into a fresh dir under workRoot (B4 times this; others reuse it). */
-export async function bakeOnce(master: BenchMaster, workRoot: string, extra: Record<string, unknown> = {}): Promise<Loaded<OurSnapshot>> {
+export async function bakeOnce(master: BenchMaster, workRoot: string, opts: { jobs?: number; image?: boolean } = {}): Promise<Loaded<OurSnapshot>> {
   const mod = loadBake();
   if (!mod.ok) return mod;
   const parent = makeDir(workRoot, "cndb-bench-snap-");
   try {
-    const result = await mod.value.bake({ source: master.url, outDir: parent, ...extra });
+    const phases: Record<string, number> = {};
+    const result = await mod.value.bake({
+      source: master.url,
+      out: path.join(parent, "snapshot"),
+      jobs: opts.jobs,
+      image: opts.image,
+      onProgress: (e: BakeProgress) => {
+        if (e.kind === "end") phases[e.phase] = e.phaseElapsedMs;
+      },
+    });
     return {
       ok: true,
-      value: { dir: result.dir, elapsedMs: result.elapsedMs, pgdataBytes: result.manifest.pgdataBytes, result, remove: () => removeDir(parent) },
+      value: { dir: result.dir, elapsedMs: result.elapsedMs, pgdataBytes: result.manifest.pgdataBytes, result, phases, remove: () => removeDir(parent) },
     };
   } catch (e) {
     removeDir(parent);
