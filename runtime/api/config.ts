@@ -82,7 +82,7 @@ export const ApiConfigSchema = z
     bodyLimit: z.number().int().positive().default(65536),
     /** Connections per replica. @default 10 */
     poolSize: z.number().int().positive().max(1000).default(10),
-    queries: z.record(z.string().regex(IDENT, "query names must be identifiers"), NamedQuery).default({}),
+    queries: z.record(z.string(), NamedQuery).default({}),
     sql: z
       .object({
         /** @default false */
@@ -98,6 +98,9 @@ export const ApiConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    for (const name of Object.keys(c.queries)) {
+      if (!IDENT.test(name)) ctx.addIssue({ code: "custom", path: ["queries", name], message: "query names must be identifiers (letters, digits, _)" });
+    }
     if (c.defaultLimit > c.maxLimit) ctx.addIssue({ code: "custom", path: ["defaultLimit"], message: `must be <= maxLimit (${c.maxLimit})` });
     c.auth?.tokens.forEach((t, i) =>
       t.routes.forEach((r, j) => {

@@ -129,7 +129,12 @@ export function parseOrder(t: Table, raw: string | undefined): OrderTerm[] {
   const seen = new Set<string>();
   return terms.map((term) => {
     const m = /^(.*?)(?:\.(asc|desc))?$/.exec(term.trim())!;
-    if (!m[1]) throw badRequest("invalid_order", "order must look like order=<column>.asc|desc[,<column>.asc|desc]", "order");
+    const usage = "order must look like order=<column>.asc|desc[,<column>.asc|desc]";
+    if (!m[1]) throw badRequest("invalid_order", usage, "order");
+    const dot = m[1].lastIndexOf(".");
+    if (!m[2] && !t.byName.has(m[1]) && dot > 0 && t.byName.has(m[1].slice(0, dot))) {
+      throw badRequest("invalid_order", `unknown direction ${show(m[1].slice(dot + 1))} for ${m[1].slice(0, dot)}: ${usage}`, "order");
+    }
     const c = columnOf(t, m[1], "order");
     if (!c.sortable) throw badRequest("unsortable_column", `column ${c.name} (${c.type}) cannot be ordered`, "order");
     if (seen.has(c.name)) throw badRequest("invalid_order", `column ${c.name} appears twice in order`, "order");
