@@ -6,7 +6,8 @@ import pg from "pg";
 import * as tar from "tar-stream";
 import { gzipSync } from "node:zlib";
 import { IMAGE_PGDATA, IMAGE_SNAPSHOT_DIR } from "../../common/contract";
-import { LABELS } from "../../common/snapshot";
+import { LABELS, type SnapshotManifest } from "../../common/snapshot";
+import { bake } from "../../runtime/bake/index";
 import { pullImage, pushImage, unpackLayer, writeImageLayout, type Progress } from "../../runtime/bake/image/index";
 import { resolveAuth } from "../../runtime/bake/image/auth";
 import { MT, hostArchitecture, sha256 } from "../../runtime/bake/image/oci";
@@ -15,6 +16,7 @@ import { freePort } from "../../runtime/pg/ports";
 import { startReplica } from "../../runtime/reader/index";
 import { blobFile, blobJson, layoutJson } from "../helpers/oci";
 import { startTestRegistry, type TestRegistry } from "../helpers/registry";
+import { startTestMaster, type TestMaster } from "../helpers/pg";
 import { makeTestSnapshot, type TestSnapshot } from "../helpers/snapshot";
 
 /** A small tar layer holding one file. */
@@ -78,25 +80,34 @@ async function pushBase(reg: TestRegistry, repo: string): Promise<{ layerDiffId:
   return { layerDiffId: sha256(raw), layerDigest: sha256(gz), manifestDigest: sha256(manifest) };
 }
 
-describe("bake image: push to a real registry, pull back, start a replica from it", function () {
+describe("bake image: a real bake's image, pushed to a real registry, pulled back, a replica started from it", function () {
   this.timeout(60000);
-  let snap: TestSnapshot;
+  let snap: { dir: string; manifest: SnapshotManifest };
   let reg: TestRegistry;
   let tmp: string;
   let layout: string;
-  let built: Awaited<ReturnType<typeof writeImageLayout>>;
+  let built: { manifestDigest: string; layerDigest: string };
+  let sumIds: number;
   const dir = (name: string) => path.join(tmp, name);
 
   before(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), "cndb-imgreg-"));
     chmodSync(tmp, 0o755); // PostgreSQL's account must reach the unpacked PGDATA
-    [snap, reg] = await Promise.all([makeTestSnapshot({ rows: 700 }), startTestRegistry()]);
-    layout = dir("layout");
-    built = await writeImageLayout({ snapshotDir: snap.dir, manifest: snap.manifest, out: layout });
+    let master: TestMaster | undefined;
+    try {
+      [master, reg] = await Promise.all([startTestMaster(), startTestRegistry()]);
+      await master.server.query("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL); INSERT INTO items SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 700) g");
+      sumIds = 700 * 701 / 2;
+      const baked = await bake({ source: master.url, out: dir("snap"), image: true, jobs: 2 });
+      snap = { dir: baked.dir, manifest: baked.manifest };
+      built = baked.manifest.image!;
+      layout = path.join(baked.dir, "image");
+    } finally {
+      await master?.stop();
+    }
   });
   after(async () => {
     await reg?.stop();
-    snap?.remove();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -137,7 +148,10 @@ describe("bake image: push to a real registry, pull back, start a replica from i
     assert.equal(st.mode & 0o7777, 0o700);
     assert.equal(st.uid, statSync(path.join(snap.dir, "pgdata")).uid);
     assert.ok(existsSync(path.join(pgdata, "standby.signal")));
-    assert.deepEqual(JSON.parse(readFileSync(path.join(root, IMAGE_SNAPSHOT_DIR, "snapshot.json"), "utf8")), snap.manifest);
+    assert.ok(existsSync(path.join(snap.dir, "image")) && !existsSync(path.join(root, IMAGE_SNAPSHOT_DIR, "image")), "the layout itself stays out of the layer");
+    // the snapshot.json inside the image is the bake's, before it learnt the image's own digest
+    const { image: _image, ...inImage } = snap.manifest;
+    assert.deepEqual(JSON.parse(readFileSync(path.join(root, IMAGE_SNAPSHOT_DIR, "snapshot.json"), "utf8")), inImage);
 
     const work = dir("work");
     mkdirSync(work, { mode: 0o755 });
@@ -145,9 +159,9 @@ describe("bake image: push to a real registry, pull back, start a replica from i
     try {
       const c = new pg.Client({ connectionString: replica.url() });
       await c.connect();
-      const r = await c.query("SELECT pg_is_in_recovery() AS rec, (SELECT count(*)::int FROM items) AS n");
+      const r = await c.query("SELECT pg_is_in_recovery() AS rec, (SELECT count(*)::int FROM items) AS n, (SELECT sum(id)::int FROM items) AS s");
       await c.end();
-      assert.deepEqual(r.rows[0], { rec: true, n: 700 });
+      assert.deepEqual(r.rows[0], { rec: true, n: 700, s: sumIds });
       assert.equal(replica.snapshotId, snap.manifest.id);
     } finally {
       await replica.stop();
@@ -217,6 +231,16 @@ describe("bake image: push to a real registry, pull back, start a replica from i
     const closed = await freePort();
     await assert.rejects(pushImage({ layoutDir: layout, ref: `127.0.0.1:${closed}/x` }), new RegExp(`cannot reach registry 127\\.0\\.0\\.1:${closed} \\(http://127\\.0\\.0\\.1:${closed}\\).*ECONNREFUSED`));
     await assert.rejects(pushImage({ layoutDir: dir("nowhere"), ref: `${reg.host}/x` }), /not an OCI image layout/);
+  });
+
+  it("stops a push when its signal aborts (mid-upload), and the tag never appears", async () => {
+    const ac = new AbortController();
+    const ref = `${reg.host}/cndb/aborted`;
+    const err = await pushImage({ layoutDir: layout, ref, chunkSize: 64 * 1024, signal: ac.signal, onProgress: (e) => e.bytesDone > 0 && ac.abort(new Error("SIGTERM")) }).catch((e: Error) => e);
+    assert.match(String(err), /SIGTERM/);
+    const res = await fetch(`${reg.url}/v2/cndb/aborted/manifests/${snap.manifest.id}`, { headers: { accept: MT.manifest } });
+    await res.body?.cancel();
+    assert.equal(res.status, 404);
   });
 });
 
