@@ -135,7 +135,7 @@ export async function bake(opts: BakeOptions): Promise<BakeResult> {
     await lockTables(master, data.filter((r) => r.kind !== "m"));
     const leafTables = data.filter((r) => r.kind === "r");
     const dumpTotal = leafTables.reduce((a, r) => a + r.bytes, 0);
-    progress.end({ tablesTotal: data.length, message: `${source.display}, PostgreSQL ${ver.rows[0].v}, LSN ${lsn}, ${data.length} tables in ${sel.schemas.length} schemas` });
+    progress.end({ message: `${source.display}, PostgreSQL ${ver.rows[0].v}, LSN ${lsn}, ${data.length} tables in ${sel.schemas.length} schemas` });
 
     const who = pgRunAs();
     build = await makeBuildDir(out, who);
@@ -147,36 +147,38 @@ export async function bake(opts: BakeOptions): Promise<BakeResult> {
     mkdirSync(snapDir);
     chownTree(build, who);
 
-    // pg_dump on the exported snapshot, and the master-side checksums in the snapshot's own transaction
+    // pg_dump on the exported snapshot and the master-side checksums in the snapshot's own transaction;
+    // meanwhile initdb and the restore server (they need nothing from the dump)
     phase = { code: "dump", where: "dumping the master" };
+    const ctx: RestoreContext = { bin, pgdata, workDir: work, jobs, signal, track: (s) => servers.push(s) };
     progress.start("dump", { tablesDone: 0, tablesTotal: leafTables.length, bytesDone: 0, bytesTotal: dumpTotal });
     let firstError: unknown;
-    const fail = (e: unknown) => {
+    const fail = (e: unknown): never => {
       firstError ??= e;
       ac.abort(e);
       throw e;
     };
-    const [dumped, summed] = await Promise.allSettled([
+    const [dumped, summed, prepared] = await Promise.allSettled([
       runDump({
         bin, source, snapshot, dumpDir, jobs, selection: sel, signal,
         onProgress: (t, b) => progress.progress({ tablesDone: t, tablesTotal: leafTables.length, bytesDone: b, bytesTotal: dumpTotal }),
       }).catch(fail),
       masterSums(master, data, sel, signal).catch((e) => fail(sourceError(e, source))),
+      prepareCluster(ctx, db).catch((e) => fail(asBakeError(e, "restore", "preparing the new cluster"))),
     ]);
-    if (dumped.status === "rejected" || summed.status === "rejected") throw firstError;
+    if (dumped.status === "rejected" || summed.status === "rejected" || prepared.status === "rejected") throw firstError;
     const expected = summed.value;
+    const server = prepared.value;
     await master.query("COMMIT");
     stopMaster();
     await master.end();
     master = undefined;
     progress.end({ tablesDone: leafTables.length, tablesTotal: leafTables.length, bytesDone: await dirBytes(dumpDir), bytesTotal: dumpTotal });
 
-    // 2. restore into a fresh PGDATA
+    // 2. restore into the fresh PGDATA
     phase = { code: "restore", where: "restoring" };
-    const ctx: RestoreContext = { bin, pgdata, workDir: work, jobs, signal, track: (s) => servers.push(s) };
     progress.start("restore");
-    const server = await prepareCluster(ctx, db);
-    await runRestore(ctx, server, dumpDir, db.name, (t, tt, b, bt) => progress.progress({ tablesDone: t, tablesTotal: tt, bytesDone: b, bytesTotal: bt }));
+    await runRestore(ctx, server, dumpDir, db.name, (t, tt, b, bt) => progress.progress({ tablesDone: t, tablesTotal: tt, bytesDone: b, bytesTotal: bt }, t === tt));
     throwIfAborted(signal);
     await finishDatabase(ctx, server, db, sel.schemas, readerPassword);
     progress.end();
