@@ -16,7 +16,7 @@ function printStatus(s: LocalStatus): void {
   console.log(`master    ${s.master.url}${s.master.managed ? " (managed)" : ""}`);
   console.log(`api       ${s.api.url}`);
   console.log(`snapshot  ${snap(s.snapshot.current)}; previous ${snap(s.snapshot.previous)}`);
-  for (const r of s.replicas) console.log(`replica   ${r.name} port=${r.port} pid=${r.pid} snapshot=${r.snapshotId} ready=${r.ready}`);
+  for (const r of s.replicas) console.log(`replica   ${r.name} port=${r.port} pid=${r.pid} snapshot=${r.snapshotId} ready=${r.ready} ${r.url}`);
 }
 
 export function register(program: Command): void {
@@ -52,7 +52,7 @@ export function register(program: Command): void {
       console.log(`\ncontainer-native-db local mode is serving snapshot ${s.snapshot.current?.id}`);
       console.log(`  read API      ${s.api.url}   (try: curl ${s.api.url}/v1/snapshot)`);
       console.log(`  master        ${s.master.url}${s.master.managed ? `   (password in ${d.paths.pgpass}: PGPASSFILE=${d.paths.pgpass} psql '${s.master.url}')` : ""}`);
-      for (const r of s.replicas) console.log(`  replica ${r.name.padEnd(5)} postgres://reader@127.0.0.1:${r.port}/${"postgres"}   (read-only, ready in ${r.startupMs} ms)`);
+      for (const r of s.replicas) console.log(`  replica ${r.name.padEnd(5)} ${r.url}   (read-only, ready in ${r.startupMs} ms)`);
       console.log(`  control       npm run cndb -- local status | refresh | rollback | scale <n>\nPress Ctrl-C to stop.`);
       await new Promise<void>((resolve) => {
         const onSignal = (sig: string) => {

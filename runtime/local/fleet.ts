@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { READER_ROLE } from "../../common/contract";
 import type { Backends, ReplicaSpec } from "../api/backends";
@@ -98,7 +98,10 @@ export class LocalFleet {
     });
     const m: FleetMember = { name, replica, serving: true };
     this.o.log(`${name}: ${replica.readyLine} (pid ${replica.pid}, ${replica.workingCopy})`);
-    void replica.exited.then((code) => this.onExit(m, code));
+    void replica.exited.then((code) => {
+      rmSync(workDir, { recursive: true, force: true }); // the replica already unmounted and removed its copy inside
+      return this.onExit(m, code);
+    });
     return m;
   }
 

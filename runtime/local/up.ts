@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { chownSync, mkdirSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { pgRunAs } from "../pg/run-as";
 import type { FastifyInstance } from "fastify";
 import type { SnapshotManifest } from "../../common/snapshot";
 import { Backends, buildApi, type ApiConfigInput } from "../api";
@@ -36,7 +37,7 @@ export interface LocalStatus {
   master: { url: string; managed: boolean };
   api: { url: string };
   snapshot: { current: SnapshotBrief | null; previous: SnapshotBrief | null };
-  replicas: { name: string; port: number; pid: number; snapshotId: string; ready: boolean; startupMs: number }[];
+  replicas: { name: string; port: number; pid: number; snapshotId: string; ready: boolean; startupMs: number; url: string }[];
 }
 interface SnapshotBrief {
   id: string;
@@ -82,6 +83,9 @@ export class LocalDeployment {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--port must be a TCP port from 1 to 65535 (got ${o.port})`);
     const p = localPaths(o.stateDir ?? ".cndb");
     mkdirSync(p.root, { recursive: true, mode: 0o700 });
+    // As root, PostgreSQL runs as an unprivileged account that must reach its dirs under the state dir.
+    const who = pgRunAs();
+    if (who) chownSync(p.root, who.uid, who.gid);
     const other = runningUp(p);
     if (other) throw new Error(`local mode is already running on ${p.root} (pid ${other}); stop it with Ctrl-C or kill ${other}`);
     clearLeftovers(p, o.log);
@@ -173,6 +177,7 @@ export class LocalDeployment {
         snapshotId: m.replica.snapshotId,
         ready: m.serving && (apiReady.get(m.name) ?? false),
         startupMs: m.replica.startupMs,
+        url: m.replica.url(),
       })),
     };
   }
