@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { IMAGE_PGDATA, IMAGE_SNAPSHOT_DIR } from "../../common/contract";
@@ -135,12 +135,17 @@ describe("bake image: the OCI layout of a snapshot", function () {
     writeFileSync(path.join(empty, "snapshot.json"), "{}");
     await assert.rejects(writeImageLayout({ snapshotDir: empty, manifest: snap.manifest, out: out("x1") }), /pgdata is missing/);
     assert.equal(existsSync(out("x1")), false);
+    const linked = out("linked");
+    mkdirSync(path.join(linked, "pgdata"), { recursive: true });
+    writeFileSync(path.join(linked, "snapshot.json"), "{}");
+    symlinkSync("/var/lib/elsewhere/pg_wal", path.join(linked, "pgdata", "pg_wal"));
+    await assert.rejects(writeImageLayout({ snapshotDir: linked, manifest: snap.manifest, out: out("x5") }), /pg_wal is a symlink to \/var\/lib\/elsewhere\/pg_wal, outside the snapshot dir/);
     await assert.rejects(writeImageLayout({ snapshotDir: snap.dir, manifest: snap.manifest, out: out("plain") }), /--image: output directory .* is not empty/);
     await assert.rejects(writeImageLayout({ snapshotDir: snap.dir, manifest: snap.manifest, out: out("x2"), baseImage: "Bad Ref" }), /--base-image: invalid image reference "Bad Ref"/);
     await assert.rejects(writeImageLayout({ snapshotDir: snap.dir, manifest: { ...snap.manifest, id: "nope" }, out: out("x3") }), /manifest: id/);
     const ac = new AbortController();
     ac.abort(new Error("interrupted"));
     await assert.rejects(writeImageLayout({ snapshotDir: snap.dir, manifest: snap.manifest, out: out("x4"), signal: ac.signal }), /interrupted|abort/i);
-    for (const x of ["x1", "x2", "x3", "x4"]) assert.equal(existsSync(out(x)), false, x);
+    for (const x of ["x1", "x2", "x3", "x4", "x5"]) assert.equal(existsSync(out(x)), false, x);
   });
 });

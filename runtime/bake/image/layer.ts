@@ -60,6 +60,13 @@ function collect(snapshotDir: string): Entry[] {
     if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) {
       throw new Error(`image layer: ${abs} is neither a file, a directory nor a symlink (sockets, fifos and devices are not baked)`);
     }
+    if (st.isSymbolicLink()) {
+      // e.g. a pg_wal or tablespace link to another disk: its target would not be in the image
+      const to = path.resolve(path.dirname(abs), readlinkSync(abs));
+      if (path.isAbsolute(readlinkSync(abs)) || !to.startsWith(path.resolve(snapshotDir) + path.sep)) {
+        throw new Error(`image layer: ${abs} is a symlink to ${readlinkSync(abs)}, outside the snapshot dir; it would dangle in the image`);
+      }
+    }
     out.push({ abs, name, st });
     if (st.isDirectory()) {
       for (const e of readdirSync(abs).sort(byteOrder)) walk(path.join(abs, e), `${name}/${e}`);

@@ -2,7 +2,7 @@
  * Unpacks one layer blob (tar or tar+gzip) into a directory, keeping modes, mtimes and (as root)
  * numeric owners: what a container runtime does with the data layer.
  */
-import { chmodSync, chownSync, createReadStream, createWriteStream, lchownSync, linkSync, mkdirSync, openSync, readSync, closeSync, symlinkSync, utimesSync } from "node:fs";
+import { chmodSync, chownSync, createReadStream, createWriteStream, lchownSync, linkSync, mkdirSync, openSync, readSync, closeSync, realpathSync, symlinkSync, utimesSync } from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -28,6 +28,7 @@ function target(dest: string, name: string): string {
 export async function unpackLayer(file: string, dest: string, opts: { signal?: AbortSignal } = {}): Promise<{ entries: number }> {
   mkdirSync(dest, { recursive: true });
   const asRoot = process.getuid?.() === 0;
+  const realDest = realpathSync(dest);
   const extract = tar.extract();
   const dirs: { p: string; mode: number; mtime: Date }[] = [];
   let entries = 0;
@@ -43,6 +44,8 @@ export async function unpackLayer(file: string, dest: string, opts: { signal?: A
         continue;
       }
       mkdirSync(path.dirname(p), { recursive: true });
+      // a symlink from an earlier entry must not lead a later one out of dest
+      if (!(realpathSync(path.dirname(p)) + path.sep).startsWith(realDest + path.sep)) throw new Error(`layer entry ${JSON.stringify(h.name)} leads outside the target directory through a symlink`);
       if (h.type === "directory") {
         mkdirSync(p, { recursive: true });
         dirs.push({ p, mode: h.mode, mtime: h.mtime });
