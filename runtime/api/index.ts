@@ -55,6 +55,13 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
         : new ApiError(400, "bad_url", "the URL is not valid (bad percent-encoding or invalid UTF-8)");
       (reply as FastifyReply).code(e.status).send(e.body());
     },
+    // Requests Node's HTTP parser refuses (raw non-ASCII bytes in the URL, bad headers) never reach routing.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (!socket.writable) return void socket.destroy(err);
+      const what = err.code === "HPE_HEADER_OVERFLOW" ? "headers too large" : `malformed HTTP request (${err.code ?? "parse error"}): URLs must be ASCII with UTF-8 percent-encoding`;
+      const body = JSON.stringify(new ApiError(400, "bad_http", what).body());
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   });
   app.decorateRequest("cndb", null as unknown as FastifyRequest["cndb"]);
 
