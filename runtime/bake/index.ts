@@ -158,16 +158,19 @@ export async function bake(opts: BakeOptions): Promise<BakeResult> {
       ac.abort(e);
       throw e;
     };
+    const seqBefore = await keptSequences(master, sel, signal);
     const [dumped, summed, prepared] = await Promise.allSettled([
       runDump({
         bin, source, snapshot, dumpDir, jobs, selection: sel, signal,
         onProgress: (t, b) => progress.progress({ tablesDone: t, tablesTotal: leafTables.length, bytesDone: b, bytesTotal: dumpTotal }),
       }).catch(fail),
-      masterSums(master, data, sel, signal).catch((e) => fail(sourceError(e, source))),
+      masterSums(master, data, signal).catch((e) => fail(sourceError(e, source))),
       prepareCluster(ctx, db).catch((e) => fail(asBakeError(e, "restore", "preparing the new cluster"))),
     ]);
     if (dumped.status === "rejected" || summed.status === "rejected" || prepared.status === "rejected") throw firstError;
-    const expected = summed.value;
+    const seqAfter = await keptSequences(master, sel, signal);
+    const expected: Expected = { ...summed.value, sequences: new Map() };
+    for (const [name, before] of seqBefore) expected.sequences.set(name, { before, after: seqAfter.get(name) ?? before });
     const server = prepared.value;
     await master.query("COMMIT");
     stopMaster();
@@ -286,8 +289,16 @@ async function lockTables(c: pg.ClientBase, rels: Rel[]): Promise<void> {
   }
 }
 
-/** Counts, checksums, sequence states and large objects on the master, inside the snapshot. */
-async function masterSums(c: pg.ClientBase, data: Array<Rel & { kind: "r" | "p" | "m" }>, sel: Selection, signal: AbortSignal): Promise<Expected> {
+/** States of the sequences the bake keeps (those of kept tables, and free-standing ones). */
+async function keptSequences(c: pg.ClientBase, sel: Selection, signal: AbortSignal): Promise<Map<string, string>> {
+  const kept = new Set(sel.kept.map((r) => r.oid));
+  const out = new Map<string, string>();
+  for (const [name, s] of await sequenceStates(c, sel.schemas, signal)) if (s.owner === undefined || kept.has(s.owner)) out.set(name, s.state);
+  return out;
+}
+
+/** Counts, checksums and large objects on the master, inside the snapshot. */
+async function masterSums(c: pg.ClientBase, data: Array<Rel & { kind: "r" | "p" | "m" }>, signal: AbortSignal): Promise<Omit<Expected, "sequences">> {
   const tables: Array<Summable & Sum> = [];
   for (const r of data) {
     throwIfAborted(signal);
@@ -298,12 +309,7 @@ async function masterSums(c: pg.ClientBase, data: Array<Rel & { kind: "r" | "p" 
       throw new Error(`checksum of ${qualified(r)} on the master: ${(e as Error).message}`);
     }
   }
-  const kept = new Set(sel.kept.map((r) => r.oid));
-  const sequences = new Map<string, string>();
-  for (const [name, s] of await sequenceStates(c, sel.schemas, signal)) {
-    if (s.owner === undefined || kept.has(s.owner)) sequences.set(name, s.state);
-  }
-  return { tables, sequences, largeObjects: await largeObjectsSum(c) };
+  return { tables, largeObjects: await largeObjectsSum(c) };
 }
 
 /** On abort, cancels the master session's running query so the bake does not wait for it. */

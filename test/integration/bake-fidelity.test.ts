@@ -121,11 +121,11 @@ describe("bake: fidelity on a demanding schema", function () {
   it("verification catches a replica that differs from the master", async () => {
     const kind = { table: "r", partitioned: "p", matview: "m" } as const;
     const tables = result.manifest.tables.map((t) => ({ schema: t.schema, name: t.name, kind: kind[t.kind], rows: t.rows, checksum: t.checksum }));
-    const expected = { tables, sequences: new Map([["app.ticket_seq", "1507/true"]]), largeObjects: await largeObjectsSum(copy) };
+    const expected = { tables, sequences: new Map([["app.ticket_seq", { before: "1507/true", after: "1507/true" }]]), largeObjects: await largeObjectsSum(copy) };
     await verifyReplica(replica, DB, expected, result.manifest.schemas); // as baked: passes
     tables.find((t) => t.name === "orders")!.checksum = "md5sum64:1";
     tables.find((t) => t.name === "scalars")!.rows = 5;
-    expected.sequences.set("app.ticket_seq", "1500/true");
+    expected.sequences.set("app.ticket_seq", { before: "1500/true", after: "1500/true" });
     await assert.rejects(verifyReplica(replica, DB, expected, result.manifest.schemas), (e: Error) => {
       assert.match(e.message, /app\.orders: same row count but different content/);
       assert.match(e.message, /app\.scalars: 4 rows on the replica, 5 on the master/);
