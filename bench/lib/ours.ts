@@ -46,3 +46,10 @@ export type ImageModule = typeof import("../../runtime/bake/image");
 export function loadImage(): Loaded<ImageModule> {
   return load<ImageModule>("bake/image/index", ["writeImageLayout"]);
 }
+
+export type ChecksumModule = typeof import("../../runtime/bake/checksum");
+
+/** The bake's per-table checksum SQL (B4 times it alone to explain the bake's dump and verify phases). */
+export function loadChecksum(): Loaded<ChecksumModule> {
+  return load<ChecksumModule>("bake/checksum", ["checksumSql"]);
+}
