@@ -129,6 +129,8 @@ describe("bake image: a real bake's image, pushed to a real registry, pulled bac
     assert.equal(sha256(Buffer.from(await res.arrayBuffer())), built.manifestDigest);
     const again = await pushImage({ layoutDir: layout, ref: `${reg.host}/cndb/snap` });
     assert.deepEqual(again.blobs.map((b) => b.how), ["exists", "exists"]);
+    assert.equal(r.manifest, "pushed");
+    assert.equal(again.manifest, "exists");
   });
 
   it("pulls back by tag and by digest, and a replica starts on the unpacked data layer", async () => {
@@ -206,6 +208,10 @@ describe("bake image: a real bake's image, pushed to a real registry, pulled bac
     // pushing to another repository of the same registry mounts the base layer instead of uploading it
     const pushed = await pushImage({ layoutDir: out, ref: `${reg.host}/cndb/with-base` });
     assert.deepEqual(pushed.blobs.map((b) => b.how), ["uploaded", "mounted", "uploaded"]);
+    // a tag naming another image is moved to this one
+    const moved = await pushImage({ layoutDir: out, ref: `${reg.host}/team/db:stable` });
+    assert.equal(moved.manifest, "pushed");
+    assert.equal((await pullImage(`${reg.host}/team/db:stable`, dir("pull-moved"))).descriptor.digest, r.manifestDigest);
     const pulled = await pullImage(pushed.ref, dir("pull-base"));
     const root = dir("rootfs-base");
     for (const l of pulled.manifest.layers) await unpackLayer(blobFile(dir("pull-base"), l.digest), root);

@@ -33,6 +33,8 @@ export interface PushResult {
   tag: string;
   /** Per blob: whether it was already there, mounted from the base image's repository, or uploaded. */
   blobs: { digest: string; size: number; how: "exists" | "mounted" | "uploaded" }[];
+  /** "exists" when the tag already named this very manifest. */
+  manifest: "exists" | "pushed";
 }
 
 export async function pushImage(opts: PushOptions): Promise<PushResult> {
@@ -75,12 +77,14 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     report(done);
     results.push({ digest: b.digest, size: b.size, how });
   }
-  await client.putManifest(tag, img.manifestBytes, MT.manifest);
+  // Re-pushing the same image (a retried bake) must not rewrite the tag: ECR's immutable tags refuse that.
+  const already = (await client.manifestDigest(tag, MT.manifest)) === img.descriptor.digest;
+  if (!already) await client.putManifest(tag, img.manifestBytes, MT.manifest);
   report(done, true);
   const back = await client.getManifest(tag, MT.manifest);
   if (back.digest !== img.descriptor.digest) {
     throw new RegistryError(`--push: ${ref.registry}/${ref.repository}:${tag} reads back as ${back.digest}, not the pushed ${img.descriptor.digest}`);
   }
   const name = `${ref.registry}/${ref.repository}`;
-  return { manifestDigest: img.descriptor.digest, ref: `${name}:${tag}`, pinnedRef: `${name}@${img.descriptor.digest}`, tag, blobs: results };
+  return { manifestDigest: img.descriptor.digest, ref: `${name}:${tag}`, pinnedRef: `${name}@${img.descriptor.digest}`, tag, blobs: results, manifest: already ? "exists" : "pushed" };
 }

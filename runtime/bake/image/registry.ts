@@ -188,6 +188,12 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
+  /** Digest of the manifest a tag points at (as `accept` types), or undefined when there is none. */
+  async manifestDigest(reference: string, accept = MANIFEST_ACCEPT): Promise<string | undefined> {
+    const res = await this.request({ method: "HEAD", url: this.repoPath("manifests", reference), headers: { accept }, ok: [200, 404], what: `HEAD manifest ${this.ref.repository}:${reference}` });
+    return res.status === 200 ? (res.headers.get("docker-content-digest") ?? undefined) : undefined;
+  }
+
   async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<string> {
     const res = await this.request({
       method: "PUT",
