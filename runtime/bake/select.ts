@@ -103,7 +103,8 @@ const KIND_NAME: Record<Rel["kind"], string> = { r: "table", p: "partitioned tab
 export const qualified = (r: Pick<Rel, "schema" | "name">) => `${r.schema}.${r.name}`;
 
 /**
- * Decides what a bake keeps. Partitions follow their tree's root; views and matviews that read an
+ * Decides what a bake keeps. Partitions follow their tree's root (a pattern naming a partition alone is
+ * an error: the partitioned table's content would differ from the master's); views and matviews that read an
  * excluded relation are dropped (an error when asked for by name); a kept table whose foreign key,
  * inheritance parent or partition would be missing is an error: such a subset cannot be restored.
  */
@@ -128,11 +129,22 @@ export function selectRelations(cat: Catalog, opts: SelectOptions): Selection {
   const unit = (r: Rel) => r.root ?? r.oid;
   const hits = (p: NamePattern) => inSchema.filter((r) => matches(p, r.schema, r.name));
 
+  // partitions follow their partitioned table: a pattern may name a partition only with its root
+  const unitHits = (option: string, pats: NamePattern[]): Map<NamePattern, Rel[]> => {
+    const all = new Map(pats.map((p) => [p, hits(p)]));
+    const hitOids = new Set([...all.values()].flat().map((r) => r.oid));
+    for (const [p, rels] of all) {
+      const orphan = rels.find((r) => r.root !== undefined && !hitOids.has(r.root));
+      if (orphan) {
+        throw new BakeError("option", `${option} ${JSON.stringify(p.text)} matches partition ${qualified(orphan)} but not its partitioned table ${qualified(byOid.get(orphan.root!)!)}: partitions follow their partitioned table, name that instead`);
+      }
+    }
+    return all;
+  };
   const selected = new Set<number>();
   const named = new Set<number>();
   if (include.length) {
-    for (const p of include) {
-      const h = hits(p);
+    for (const [p, h] of unitHits("--include-table", include)) {
       if (!h.length) throw new BakeError("option", `--include-table ${JSON.stringify(p.text)} matches no table, view or materialized view in the baked schemas (${schemas.join(", ") || "none"})`);
       for (const r of h) {
         selected.add(unit(r));
@@ -140,7 +152,7 @@ export function selectRelations(cat: Catalog, opts: SelectOptions): Selection {
       }
     }
   } else inSchema.forEach((r) => selected.add(unit(r)));
-  for (const p of exclude) for (const r of hits(p)) selected.delete(unit(r));
+  for (const h of unitHits("--exclude-table", exclude).values()) for (const r of h) selected.delete(unit(r));
 
   const keep = new Set(inSchema.filter((r) => selected.has(unit(r))).map((r) => r.oid));
   const notes: string[] = [];
