@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
+import { loadConfig } from "../api/config";
 import { control } from "./control";
 import { parseDuration } from "./duration";
 import { localPaths } from "./state";
@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .action(async (o) => {
       const refreshEveryMs = o.refreshEvery ? parseDuration(o.refreshEvery) : undefined;
       if (o.warmup !== undefined && !["full", "files", "none"].includes(o.warmup)) throw new Error(`--warmup must be one of full, files, none (got "${o.warmup}")`);
-      const apiConfig = o.apiConfig ? JSON.parse(readFileSync(o.apiConfig, "utf8")) : undefined;
+      const apiConfig = o.apiConfig ? loadConfig(o.apiConfig) : undefined;
       const d = await LocalDeployment.start({
         stateDir: stateDir(), master: o.master, replicas: o.replicas, port: o.port, listen: o.listen,
         refreshEveryMs, warmup: o.warmup, jobs: o.jobs, demoScale: o.demoScale, apiConfig,

@@ -5,6 +5,7 @@ import type { SnapshotManifest } from "../../common/snapshot";
 import { Backends, buildApi, type ApiConfigInput } from "../api";
 import type { WarmupMode } from "../reader";
 import { startControlServer } from "./control";
+import { DEMO_API_CONFIG } from "./demo-api-config";
 import { ensurePostgres } from "./ensure-postgres";
 import { LocalFleet } from "./fleet";
 import { clearLeftovers, runningUp } from "./leftovers";
@@ -125,7 +126,7 @@ export class LocalDeployment {
       undo.push(() => fleet.stopAll());
       await fleet.switchTo(current, replicas);
 
-      const api = await buildApi({ backends, config: o.apiConfig, logger: false });
+      const api = await buildApi({ backends, config: o.apiConfig ?? (master.managed ? DEMO_API_CONFIG : undefined), logger: false });
       undo.push(() => api.close());
       const host = o.listen ?? "127.0.0.1";
       await api.listen({ host, port }).catch((e: NodeJS.ErrnoException) => {

@@ -95,6 +95,12 @@ describe("local mode (npm start): the whole pipeline on this machine", function 
     assert.equal(res.headers.get("x-snapshot-id"), s.snapshot.current.id);
     const body = (await res.json()) as { rows: { id: string }[] };
     assert.deepEqual(body.rows.map((r) => r.id), ["1", "2", "3"]);
+    // The demo's named queries (local mode's default API config for its own master).
+    const q = await fetch(`${api}/v1/queries/best_trials?experiment=7&limit=3`);
+    assert.equal(q.status, 200, await q.clone().text());
+    const best = (await q.json()) as { rows: { score: number }[] };
+    assert.ok(best.rows.length > 0 && best.rows.length <= 3);
+    assert.deepEqual([...best.rows].map((r) => r.score), [...best.rows].map((r) => r.score).sort((a, b) => b - a));
   });
 
   it("a row written to the master is invisible until refresh, visible after it under a new snapshot id", async () => {
