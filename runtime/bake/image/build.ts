@@ -7,7 +7,7 @@ import { parseManifest, type SnapshotManifest } from "../../../common/snapshot";
 import type { RegistryAuth } from "./auth";
 import { buildImageConfig } from "./config";
 import { writeSnapshotLayer } from "./layer";
-import { blobsDir, initLayout, writeBlob, writeIndex } from "./layout";
+import { blobPath, blobsDir, initLayout, writeBlob, writeIndex } from "./layout";
 import { ANNOTATIONS, MT, ociLayerMediaType, type Descriptor, type ImageManifest } from "./oci";
 import type { Progress } from "./progress";
 import { formatImageRef, parseImageRef } from "./reference";
@@ -98,7 +98,7 @@ export async function writeImageLayout(opts: WriteImageOptions): Promise<WriteIm
       },
     };
     const manifestDesc = writeBlob(opts.out, JSON.stringify(image), MT.manifest);
-    if (base) rmSync(`${blobsDir(opts.out)}/${base.descriptor.digest.slice(7)}`, { force: true }); // the base's own manifest is not part of our image
+    if (base) rmSync(blobPath(opts.out, base.descriptor.digest), { force: true }); // the base's own manifest is not part of our image
     writeIndex(opts.out, [{ ...manifestDesc, annotations: { [ANNOTATIONS.refName]: manifest.id } }]);
     return { manifestDigest: manifestDesc.digest, layerDigest: layer.digest, layerDiffId: layer.diffId, layerSize: layer.size };
   } catch (e) {

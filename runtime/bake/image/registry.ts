@@ -2,6 +2,9 @@
  * A small OCI distribution-spec client over Node's fetch: blob HEAD/GET/upload (with cross-repo
  * mount), manifest GET/PUT, and the auth dance (Basic, or Bearer tokens fetched from the realm of a
  * WWW-Authenticate challenge). Request bodies are factories so a request can be re-sent after a 401.
+ * Ours rather than a package: npm's Node clients are pull-only (@snyk/docker-registry-v2-client),
+ * barely used and on node-fetch 2 without abort signals (oci-registry-client), or unmaintained on
+ * restify/bunyan (docker-registry-client); skopeo would have to ship in the tools image.
  */
 import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
