@@ -49,6 +49,7 @@ const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
 
 /** A token service in the style of Docker's: GET /token?service=&scope= with Basic credentials -> a signed JWT. */
 async function startTokenService(dir: string, user: string, password: string, seen: TestRegistry["tokenRequests"]) {
+  ensurePackage("/usr/bin/openssl", "openssl");
   const key = path.join(dir, "token.key");
   const cert = path.join(dir, "token.crt");
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=cndb-test-token"], { stdio: "ignore" });
