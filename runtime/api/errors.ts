@@ -60,7 +60,8 @@ export function fromPgError(e: unknown, opts: { field?: string; timeoutMs?: numb
       `the query ran longer than the statement timeout${opts.timeoutMs ? ` (${opts.timeoutMs} ms)` : ""} and was cancelled; narrow the filters or lower the limit`,
     );
   }
-  if (code === "25006" || code === "25P02" || code === "2F003" || (code === "42501" && /read-only|recovery/i.test(msg))) {
+  // 25006 mostly, but a standby also refuses some writes with XX000 ("cannot assign OIDs during recovery").
+  if (code === "25006" || code === "25P02" || code === "2F003" || /read-only transaction|during recovery|read-write/i.test(msg)) {
     return new ApiError(403, "read_only", `writes are refused: this API only reads (${msg})`);
   }
   if (code.startsWith("22")) return badRequest("invalid_value", opts.field ? `bad value for ${opts.field}: ${msg}` : `bad value: ${msg}`, opts.field);
@@ -74,7 +75,7 @@ export function fromPgError(e: unknown, opts: { field?: string; timeoutMs?: numb
       return badRequest("multiple_statements", "sql must hold exactly one statement", "sql");
     }
     if (code === "42501") return new ApiError(403, "permission_denied", msg, "sql");
-    if (code.startsWith("42") || code.startsWith("0A") || code.startsWith("2B") || code.startsWith("34") || code.startsWith("26")) {
+    if (code.startsWith("42") || code.startsWith("25") || code.startsWith("0A") || code.startsWith("2B") || code.startsWith("34") || code.startsWith("26")) {
       return badRequest("sql_error", `${msg} (SQLSTATE ${code})`, "sql");
     }
     if (code.startsWith("53")) return badRequest("too_expensive", `${msg} (SQLSTATE ${code})`, "sql");
