@@ -11,12 +11,13 @@ import { b2 } from "./b2-read-throughput";
 import { b3 } from "./b3-first-read";
 import { b4 } from "./b4-bake";
 import { b5 } from "./b5-read-api";
+import { b6 } from "./b6-propagation";
 import { BenchContext, PROFILES, SIZE_NAMES, type Bench, type SizeName } from "./lib/context";
 import { machineInfo, postgresVersion } from "./lib/machine";
 import { defaultWorkRoot } from "./lib/proc";
 import { RESULTS_MD, writeResult, writeResultsMd, type BenchResult } from "./lib/report";
 
-export const BENCHES: Bench[] = [b1, b2, b3, b4, b5];
+export const BENCHES: Bench[] = [b1, b2, b3, b4, b5, b6];
 
 function parseSize(v: string): SizeName {
   if (!(SIZE_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${SIZE_NAMES.join(", ")}`);

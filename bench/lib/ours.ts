@@ -53,3 +53,11 @@ export type ChecksumModule = typeof import("../../runtime/bake/checksum");
 export function loadChecksum(): Loaded<ChecksumModule> {
   return load<ChecksumModule>("bake/checksum", ["checksumSql"]);
 }
+
+// ---- local mode (runtime/local) ----
+
+export type LocalModule = typeof import("../../runtime/local/up");
+
+export function loadLocal(): Loaded<LocalModule> {
+  return load<LocalModule>("local/up", ["LocalDeployment"]);
+}

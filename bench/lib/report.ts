@@ -111,7 +111,7 @@ export function fmtRatio(r: number, better: "lower" | "higher", isBaseline: bool
   if (isBaseline) return "1 (baseline)";
   if (r === 0) return "0 (none)";
   if (!Number.isFinite(r)) return "–";
-  const raw = r >= 10 ? r.toFixed(1) : r >= 0.01 ? r.toFixed(2) : r.toExponential(1);
+  const raw = r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r >= 0.01 ? r.toFixed(2) : r.toExponential(1);
   if (Math.abs(r - 1) < 0.005) return `${raw}× (same)`;
   const good = better === "lower" ? r < 1 : r > 1;
   const up = r > 1;
