@@ -14,7 +14,7 @@ import {
  * ContainerNativeDatabase for its tenant/environment.
  */
 
-/** The one secret key: bearer tokens of the read API (a JSON document, see docs/deploy.md). */
+/** The one secret key: the read API's bearer tokens by name, {"<name>": "<token>"} (see docs/deploy.md). */
 const SECRET_KEYS = ["apiTokens"];
 
 const cfg = new pulumi.Config(CONFIG_NAMESPACE);
@@ -57,7 +57,7 @@ if (config.cluster.mode === "shared") {
 
 const db = new ContainerNativeDatabase(
   `${config.tenant}-${config.environment}`,
-  databaseArgsFromConfig(config, shared, cfg.getSecret("apiTokens")),
+  databaseArgsFromConfig(config, shared, cfg.getSecretObject<Record<string, string>>("apiTokens")),
 );
 
 export const masterEndpoint = db.masterEndpoint;

@@ -35,12 +35,12 @@ export function shq(s: string): string {
 }
 
 /** Arguments of `cndb bake` (without the --push value, which the script computes). */
-export function bakeArgs(spec: BakeSpec): string[] {
+export function bakeArgs(spec: BakeSpec, workDir = BAKE_WORK_DIR): string[] {
   const args = [
     "bake",
     "--source", spec.sourceUrl,
     "--source-secret-arn", spec.sourceSecretArn,
-    "--out", `${BAKE_WORK_DIR}/snapshot`,
+    "--out", `${workDir}/snapshot`,
     "--image",
     "--base-image", spec.baseImage,
     "--reader-password-env", READER_PASSWORD_ENV,
@@ -62,9 +62,11 @@ const PUSHED_REF_JS = [
   "console.log(ref);",
 ].join(" ");
 
-export function renderBakeScript(spec: BakeSpec): string {
+/** @param workDir the emptyDir the bake works in (a parameter so tests can run the script elsewhere). */
+export function renderBakeScript(spec: BakeSpec, workDir = BAKE_WORK_DIR): string {
   if (spec.containers.length === 0) throw new Error("renderBakeScript: containers must name at least one container");
-  const cli = ["node", "/app/bin/runtime/cli.js", ...bakeArgs(spec).map(shq)].join(" ");
+  const cli = ["node", "/app/bin/runtime/cli.js", ...bakeArgs(spec, workDir).map(shq)].join(" ");
+  const work = shq(workDir);
   const setImage = spec.containers.map((c) => `${c}="$pushed"`).join(" ");
   const deploy = shq(spec.deployment);
   const ns = shq(spec.namespace);
@@ -77,10 +79,11 @@ set -euo pipefail
 repo=${shq(spec.repositoryUrl)}
 ref="$repo"
 if [ -n "\${${SNAPSHOT_TAG_ENV}:-}" ]; then ref="$repo:\${${SNAPSHOT_TAG_ENV}}"; fi
-rm -rf ${BAKE_WORK_DIR}/snapshot ${BAKE_WORK_DIR}/result.json
+work=${work}
+rm -rf "$work/snapshot" "$work/result.json"
 
-${cli} --push "$ref" > ${BAKE_WORK_DIR}/result.json
-pushed=$(node -e ${shq(PUSHED_REF_JS)} ${BAKE_WORK_DIR}/result.json "$repo")
+${cli} --push "$ref" > "$work/result.json"
+pushed=$(node -e ${shq(PUSHED_REF_JS)} "$work/result.json" "$repo")
 echo "bake: pushed $pushed"
 
 # Promotion: only this Deployment's snapshot containers (RBAC allows get/patch on it alone).

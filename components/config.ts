@@ -311,7 +311,9 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
       return `${path} must be one of ${i.options.map((o) => JSON.stringify(o)).join(", ")} (got ${show(got)})`;
     }
     if (i.code === "invalid_type" && input === undefined) return `${path} is required (${i.expected})`;
-    const got = input !== undefined && !i.message.includes("(got ") ? ` (got ${show(input)})` : "";
+    // Cross-field checks see the whole object as input: only show scalars and lists.
+    const showable = input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input));
+    const got = showable && !i.message.includes("(got ") ? ` (got ${show(input)})` : "";
     return /^(must|is) /.test(i.message) ? `${path} ${i.message}${got}` : `${path}: ${i.message}${got}`;
   });
 }

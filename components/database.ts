@@ -31,8 +31,8 @@ export interface ContainerNativeDatabaseArgs {
   snapshot: SnapshotSettings;
   /** @default {} */
   fleet?: FleetSettings;
-  /** The read API's settings (api.json) and bearer tokens (a Secret). @default {} */
-  api?: { config?: Record<string, unknown>; tokens?: pulumi.Input<string> };
+  /** The read API's settings (api.json) and bearer tokens by name (a Secret), see ReadFleetArgs. @default {} */
+  api?: { config?: Record<string, unknown>; tokens?: pulumi.Input<Record<string, pulumi.Input<string>>> };
   /** Tags on every AWS resource. @default {} */
   tags?: Record<string, string>;
 }
@@ -85,7 +85,7 @@ export class ContainerNativeDatabase extends pulumi.ComponentResource {
     const major = masterSettings.engineMajorVersion ?? 16;
     validateMasterSettings(masterSettings);
     validatePipelineArgs({ ...args.snapshot, postgresMajor: major });
-    validateFleetArgs({ ...(args.fleet ?? {}), tenant: args.tenant, apiConfig: args.api?.config });
+    validateFleetArgs({ ...(args.fleet ?? {}), tenant: args.tenant, apiConfig: args.api?.config, apiTokens: args.api?.tokens });
 
     const access = this.clusterAccess(name, args, tags);
     this.kubeconfig = access.kubeconfig;

@@ -50,17 +50,47 @@ export interface ReadFleetArgs {
   allowedNamespaces?: string[];
   /** PodDisruptionBudget maxUnavailable. @default 1 */
   maxUnavailable?: number;
-  /** The read API's settings (api.json). Never secrets. @default {} */
+  /**
+   * The read API's settings (api.json, a ConfigMap). Never secrets: an `auth.tokens` entry without
+   * `sha256` or `file` reads its token from the Secret built from `apiTokens`. @default {}
+   */
   apiConfig?: Record<string, unknown>;
-  /** Bearer tokens for the API as a JSON document (stored as a Secret, mounted as a file). @default undefined (no token file) */
-  apiTokens?: pulumi.Input<string>;
+  /** Bearer tokens by name (a Secret, mounted as files): one per such `auth.tokens` entry. @default undefined */
+  apiTokens?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
 /** Where the API finds its settings and (optionally) its token file. */
 export const API_CONFIG_DIR = "/etc/cndb";
 export const API_CONFIG_FILE = `${API_CONFIG_DIR}/api.json`;
 export const API_TOKENS_DIR = `${API_CONFIG_DIR}/secrets`;
-export const API_TOKENS_FILE = `${API_TOKENS_DIR}/tokens.json`;
+
+/**
+ * api.json from the stack's API settings: every `auth.tokens` entry that names neither `sha256` nor
+ * `file` gets `file: /etc/cndb/secrets/<name>` (the mounted token Secret). Returns those names.
+ */
+export function renderApiConfig(config: Record<string, unknown>): { json: string; secretTokenNames: string[] } {
+  const where = "ReadFleet";
+  const names: string[] = [];
+  const auth = config.auth as { tokens?: unknown } | undefined;
+  let out = config;
+  if (auth !== undefined) {
+    if (typeof auth !== "object" || auth === null || !Array.isArray(auth.tokens))
+      throw new ArgsError(where, "apiConfig.auth", "must be an object with a tokens array");
+    const tokens = auth.tokens.map((t: unknown, i: number) => {
+      if (typeof t !== "object" || t === null) throw new ArgsError(where, `apiConfig.auth.tokens.${i}`, "must be an object");
+      const e = t as Record<string, unknown>;
+      if ("token" in e) throw new ArgsError(where, `apiConfig.auth.tokens.${i}.token`, "must not be set: a token never goes into the ConfigMap (use apiTokens)");
+      if (typeof e.name !== "string" || !/^[-._a-zA-Z0-9]{1,63}$/.test(e.name))
+        throw new ArgsError(where, `apiConfig.auth.tokens.${i}.name`, `must be 1-63 characters of letters, digits, "-", "_" and "." (got ${JSON.stringify(e.name)})`);
+      if (e.sha256 !== undefined || e.file !== undefined) return e;
+      if (names.includes(e.name)) throw new ArgsError(where, `apiConfig.auth.tokens.${i}.name`, `is used twice ("${e.name}")`);
+      names.push(e.name);
+      return { ...e, file: `${API_TOKENS_DIR}/${e.name}` };
+    });
+    out = { ...config, auth: { ...auth, tokens } };
+  }
+  return { json: JSON.stringify(out, null, 2), secretTokenNames: names };
+}
 
 /** Deployment fields the bake CronJob owns (promotions): Pulumi must not revert them. The HPA owns replicas. */
 export const FLEET_IGNORE_CHANGES = [
@@ -93,10 +123,20 @@ export function validateFleetArgs(args: Omit<ReadFleetArgs, "image">): void {
   checkCidrs(where, "publicSourceCidrs", cidrs, true);
   if (args.public && cidrs.length === 0) throw new ArgsError(where, "publicSourceCidrs", "must list at least one CIDR when public is true");
   for (const ns of args.allowedNamespaces ?? []) checkDnsLabel(where, "allowedNamespaces", ns);
-  const cfg = args.apiConfig ?? {};
-  const secretish = Object.keys(cfg).filter((k) => /token|password|secret/i.test(k) && k !== "tokensFile");
-  if (secretish.length > 0)
-    throw new ArgsError(where, "apiConfig", `must not hold secrets (found key(s) ${secretish.join(", ")}); pass tokens through apiTokens`);
+  const { secretTokenNames } = renderApiConfig(args.apiConfig ?? {});
+  if (secretTokenNames.length > 0 && args.apiTokens === undefined)
+    throw new ArgsError(where, "apiTokens", `must hold the token(s) ${secretTokenNames.join(", ")} named in apiConfig.auth.tokens without sha256 or file`);
+  if (secretTokenNames.length === 0 && args.apiTokens !== undefined)
+    throw new ArgsError(where, "apiTokens", "is set but no apiConfig.auth.tokens entry reads a token file (add { name, routes } entries)");
+}
+
+/** The token Secret's data: exactly the named tokens, each present and non-empty. */
+export function tokenSecretData(names: string[], tokens: Record<string, string>): Record<string, string> {
+  const missing = names.filter((n) => typeof tokens[n] !== "string" || tokens[n] === "");
+  if (missing.length > 0) throw new ArgsError("ReadFleet", "apiTokens", `has no token for ${missing.join(", ")} (named in apiConfig.auth.tokens)`);
+  const extra = Object.keys(tokens).filter((n) => !names.includes(n));
+  if (extra.length > 0) throw new ArgsError("ReadFleet", "apiTokens", `has token(s) ${extra.join(", ")} that no apiConfig.auth.tokens entry names`);
+  return Object.fromEntries(names.map((n) => [n, tokens[n]]));
 }
 
 /** The reader container: PostgreSQL in place on the image's own (copy-on-write) PGDATA. */
@@ -120,6 +160,7 @@ export function apiArgs(databaseName: string): string[] {
     "--replica", `postgres://${READER_ROLE}@/${encodeURIComponent(databaseName)}?host=${SOCKET_DIR}`,
     "--snapshot", IMAGE_SNAPSHOT_DIR,
     "--port", String(API_PORT),
+    "--listen", "0.0.0.0",
     "--config", API_CONFIG_FILE,
   ];
 }
@@ -161,17 +202,20 @@ export class ReadFleet extends pulumi.ComponentResource {
       { metadata: meta(NAMES.fleetServiceAccount), automountServiceAccountToken: false },
       parent,
     );
-    const apiConfig = new k8s.core.v1.ConfigMap(
-      `${name}-api-config`,
-      {
-        metadata: meta(NAMES.apiConfig),
-        data: { "api.json": JSON.stringify({ ...(args.apiConfig ?? {}), ...(args.apiTokens ? { tokensFile: API_TOKENS_FILE } : {}) }, null, 2) },
-      },
-      parent,
-    );
-    const tokens = args.apiTokens
-      ? new k8s.core.v1.Secret(`${name}-api-tokens`, { metadata: meta(NAMES.apiTokens), type: "Opaque", stringData: { "tokens.json": args.apiTokens } }, parent)
-      : undefined;
+    const rendered = renderApiConfig(args.apiConfig ?? {});
+    const apiConfig = new k8s.core.v1.ConfigMap(`${name}-api-config`, { metadata: meta(NAMES.apiConfig), data: { "api.json": rendered.json } }, parent);
+    const tokens =
+      args.apiTokens !== undefined
+        ? new k8s.core.v1.Secret(
+            `${name}-api-tokens`,
+            {
+              metadata: meta(NAMES.apiTokens),
+              type: "Opaque",
+              stringData: pulumi.secret(pulumi.output(args.apiTokens).apply((t) => tokenSecretData(rendered.secretTokenNames, t))),
+            },
+            parent,
+          )
+        : undefined;
 
     const reader = args.reader ?? { cpu: "500m", memory: "1Gi" };
     const api = args.api ?? { cpu: "250m", memory: "256Mi" };

@@ -16,7 +16,7 @@ export interface SharedClusterOutputs {
 export function databaseArgsFromConfig(
   c: StackConfig,
   shared: SharedClusterOutputs | undefined,
-  apiTokens: pulumi.Input<string> | undefined,
+  apiTokens: pulumi.Input<Record<string, pulumi.Input<string>>> | undefined,
 ): ContainerNativeDatabaseArgs {
   if (c.cluster.mode === "shared" && !shared) throw new Error("cluster.mode is \"shared\" but no shared cluster outputs were given");
   const network = c.network ?? (shared ? { vpcId: shared.vpcId, privateSubnetIds: shared.privateSubnetIds } : undefined);

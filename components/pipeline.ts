@@ -276,7 +276,7 @@ export class SnapshotPipeline extends pulumi.ComponentResource {
       {
         metadata: meta(NAMES.bakeSpec),
         data: {
-          "bake.sh": spec.apply(renderBakeScript),
+          "bake.sh": spec.apply((s) => renderBakeScript(s)),
           "spec.json": spec.apply((s) => JSON.stringify(s, null, 2)),
         },
       },
