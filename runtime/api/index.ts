@@ -32,6 +32,9 @@ declare module "fastify" {
 
 
 /** The read API over a set of read-only replicas. Does not own `backends`: the caller closes them. */
+/** statement_timeout last set on each pooled connection (module-wide: APIs may share a Backends). */
+const timeouts = new WeakMap<object, number>();
+
 export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const config = parseConfig(opts.config ?? {});
   const tokens = resolveTokens(config);
@@ -87,6 +90,11 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
       }
       const { value, replica } = await backends.run(async (client, r) => {
         label(reply, r);
+        // The config's timeout, whatever the pool was opened with: set once per pooled connection.
+        if (timeouts.get(client) !== config.statementTimeoutMs) {
+          await client.query(`SET statement_timeout = ${config.statementTimeoutMs}`);
+          timeouts.set(client, config.statementTimeoutMs);
+        }
         return fn(client, r);
       }, first);
       if (o.etag) reply.header("etag", tagOf(replica)).header("cache-control", config.cacheControl);

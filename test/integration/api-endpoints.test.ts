@@ -29,6 +29,7 @@ const CONFIG: ApiConfigInput = {
     },
     priced: { sql: "SELECT id FROM items WHERE price = ANY($1::numeric[]) ORDER BY id", params: [{ name: "prices", type: "numeric[]" }] },
     many: { sql: "SELECT i FROM generate_series(1, 100) AS i", maxRows: 10 },
+    nap: { sql: "SELECT pg_sleep(0.3) AS nap" },
   },
   sql: { enabled: true, statementTimeoutMs: 300, maxRows: 50 },
 };
@@ -403,14 +404,21 @@ describe("read API: every endpoint against real PostgreSQL", function () {
     });
   });
 
-  it("POST /v1/sql is off unless enabled", async () => {
-    const off = await buildApi({ backends, config: {} });
+  it("POST /v1/sql is off unless enabled; the config's statement timeout holds for reads and named queries", async () => {
+    const off = await buildApi({ backends, config: { statementTimeoutMs: 200, queries: { slow: { sql: "SELECT pg_sleep(2)" } } } });
     try {
       const r = await call(off, "/v1/sql", { method: "POST", payload: { sql: "SELECT 1" } });
       assert.equal(r.status, 404);
       assert.equal(r.body.error.code, "sql_disabled");
+      const slow = await call(off, "/v1/queries/slow");
+      assert.equal(slow.status, 408);
+      assert.equal(slow.body.error.code, "statement_timeout");
+      assert.match(slow.body.error.message, /200 ms/);
     } finally {
       await off.close();
     }
+    // The other API on the same pool (same connections) still has its own (default 5 s) timeout.
+    const r = await call(app, "/v1/queries/nap");
+    assert.equal(r.status, 200, JSON.stringify(r.body));
   });
 });
