@@ -42,6 +42,7 @@ const CONFIG: ApiConfigInput = {
     cte: { sql: "WITH d AS (DELETE FROM items WHERE id = $1 RETURNING id) SELECT * FROM d", params: [{ name: "id", type: "integer" }] },
     seq: { sql: "SELECT nextval('write_seq')" },
     unset: { sql: "SELECT set_config('default_transaction_read_only', 'off', false)" },
+    ro: { sql: "SELECT current_setting('default_transaction_read_only') AS ro" },
   },
   sql: { enabled: true },
 };
@@ -120,6 +121,8 @@ describe("read API: writes are impossible through every route", function () {
       await app.inject({ url: "/v1/queries/unset" });
       assert.equal((await app.inject({ url: "/v1/queries/sneaky" })).statusCode, 403);
       assert.equal((await app.inject({ method: "POST", url: "/v1/sql", payload: { sql: "SELECT write_it()" } })).statusCode, 403);
+      // Pooled sessions default to read-only too, and the flip above did not outlive its request.
+      assert.deepEqual(JSON.parse((await app.inject({ url: "/v1/queries/ro" })).body).rows, [{ ro: "on" }]);
       assert.deepEqual(await state(), before_);
       const d = await db.query("SELECT count(*)::int AS n FROM items WHERE id > 1000");
       assert.equal(d.rows[0].n, 0);
