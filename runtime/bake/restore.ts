@@ -1,5 +1,7 @@
-import { existsSync, rmSync, statSync, appendFileSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { appendFileSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import { READER_ROLE } from "../../common/contract";
 import type { PgBinaries } from "../pg/binaries";
@@ -12,6 +14,8 @@ import { throwIfAborted } from "./errors";
 import { quoteExact } from "./patterns";
 import { runPgProgram } from "./proc";
 import { FINAL_STOP_SETTINGS, pgHba, replicaConf, RESTORE_SETTINGS, scramVerifier } from "./replica-config";
+
+const run = promisify(execFile);
 
 /** Our own sessions on the restore server: no timeouts, writable whatever the restored database says. */
 const OWN_SESSION = "SET statement_timeout = 0; SET lock_timeout = 0; SET default_transaction_read_only = off";
@@ -53,7 +57,8 @@ async function withClient<T>(s: PgServer, db: string, fn: (c: pg.Client) => Prom
 
 /** initdb, then a socket-only server tuned for loading, with the master's database created in it. */
 export async function prepareCluster(ctx: RestoreContext, db: DatabaseInfo): Promise<PgServer> {
-  await initCluster(ctx.bin, { dataDir: ctx.pgdata });
+  // 1 MB WAL segments: the baked PGDATA keeps one or two segments, not 32 MB of them
+  await initCluster(ctx.bin, { dataDir: ctx.pgdata, walSegmentMB: 1 });
   throwIfAborted(ctx.signal);
   const s = await startRestoreServer(ctx, RESTORE_SETTINGS, "restore.log");
   await withClient(s, "template1", async (c) => {
@@ -205,6 +210,23 @@ export async function freeze(ctx: RestoreContext, s: PgServer, database: string,
 }
 
 /**
+ * Checkpoints after the load recycle old WAL segments into future ones (as many as the load wrote,
+ * up to max_wal_size): after a clean stop they hold nothing, yet would ship in every image. Keeps the
+ * segment of the last checkpoint and the next (a record may cross into it); removes the later ones.
+ */
+async function dropRecycledWal(ctx: RestoreContext): Promise<void> {
+  const { stdout } = await run(ctx.bin.path("pg_controldata"), [ctx.pgdata], { env: { ...process.env, LC_ALL: "C" } });
+  const state = /Database cluster state:\s+(.+)/.exec(stdout)?.[1].trim();
+  const redo = /Latest checkpoint's REDO WAL file:\s+([0-9A-F]{24})/.exec(stdout)?.[1];
+  if (state !== "shut down" || !redo) throw new Error(`unexpected pg_controldata output after the final stop (state ${state}, REDO file ${redo})`);
+  const keepUpTo = redo.slice(0, 16) + (parseInt(redo.slice(16), 16) + 1).toString(16).toUpperCase().padStart(8, "0");
+  const walDir = path.join(ctx.pgdata, "pg_wal");
+  for (const f of readdirSync(walDir)) {
+    if (/^[0-9A-F]{24}$/.test(f) && f.slice(0, 8) === redo.slice(0, 8) && f > keepUpTo) rmSync(path.join(walDir, f));
+  }
+}
+
+/**
  * The last start and clean stop run with wal_level=replica (else the standby refuses to start), then
  * the replica configuration: standby.signal, hot-standby settings, the reader's pg_hba.
  */
@@ -212,6 +234,7 @@ export async function sealForStandby(ctx: RestoreContext, readerHasPassword: boo
   const s = await startRestoreServer(ctx, FINAL_STOP_SETTINGS, "final-stop.log");
   await s.stop("fast");
   if ((await s.exited) !== 0) throw new Error(`the final stop was not clean:\n${s.logTail()}`);
+  await dropRecycledWal(ctx);
   appendFileSync(path.join(ctx.pgdata, "postgresql.conf"), replicaConf());
   writeFileSync(path.join(ctx.pgdata, "pg_hba.conf"), pgHba(readerHasPassword), { mode: 0o600 });
   writeFileSync(path.join(ctx.pgdata, "standby.signal"), "", { mode: 0o600 });

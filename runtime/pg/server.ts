@@ -19,6 +19,8 @@ export interface InitOptions {
   password?: string;
   /** @default "C.UTF-8" */
   locale?: string;
+  /** WAL segment size in MB (a power of 2, 1-1024): small segments keep a baked PGDATA small. @default 16 */
+  walSegmentMB?: number;
 }
 
 /** `initdb` a fresh cluster owned by the PostgreSQL account. */
@@ -33,6 +35,7 @@ export async function initCluster(bin: PgBinaries, opts: InitOptions): Promise<v
     `--locale=${opts.locale ?? "C.UTF-8"}`,
     "--auth-local=trust",
     "--no-sync",
+    ...(opts.walSegmentMB ? [`--wal-segsize=${opts.walSegmentMB}`] : []),
   ];
   let pwfile: string | undefined;
   if (opts.password !== undefined) {
