@@ -365,9 +365,11 @@ describe("read API: every endpoint against real PostgreSQL", function () {
 
   describe("with bearer tokens", () => {
     let authApp: FastifyInstance;
+    const authLog: string[] = [];
     before(async () => {
       authApp = await buildApi({
         backends,
+        logger: { level: "info", stream: new Writable({ write: (c, _e, cb) => (authLog.push(String(c)), cb()) }) },
         config: {
           ...CONFIG,
           auth: {
@@ -387,6 +389,7 @@ describe("read API: every endpoint against real PostgreSQL", function () {
       assert.equal((await call(authApp, "/readyz")).status, 200);
       const none = await call(authApp, "/v1/tables");
       assert.equal(none.status, 401);
+      assert.equal((await call(authApp, "/v1/tables/items/rows/1", { method: "HEAD" })).status, 401);
       assert.equal(none.body.error.code, "unauthorized");
       assert.match(String(none.headers["www-authenticate"]), /^Bearer/);
       assert.equal((await call(authApp, "/v1/tables", { headers: bearer("wrong") })).status, 401);
@@ -401,6 +404,9 @@ describe("read API: every endpoint against real PostgreSQL", function () {
       }
       assert.equal((await call(authApp, "/metrics", { headers: bearer("ops-token") })).status, 200);
       assert.equal((await call(authApp, "/v1/sql", { method: "POST", headers: bearer("ops-token"), payload: { sql: "SELECT 1" } })).status, 200);
+      // The log names the token, never shows it.
+      assert.ok(authLog.some((l) => JSON.parse(l).token === "ops"));
+      assert.ok(!authLog.some((l) => /app-token|ops-token|Bearer/.test(l)));
     });
   });
 
