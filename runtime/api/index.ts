@@ -30,11 +30,10 @@ declare module "fastify" {
   }
 }
 
-
-/** The read API over a set of read-only replicas. Does not own `backends`: the caller closes them. */
 /** statement_timeout last set on each pooled connection (module-wide: APIs may share a Backends). */
 const timeouts = new WeakMap<object, number>();
 
+/** The read API over a set of read-only replicas. Does not own `backends`: the caller closes them. */
 export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const config = parseConfig(opts.config ?? {});
   const tokens = resolveTokens(config);
