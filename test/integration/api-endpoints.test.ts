@@ -300,6 +300,8 @@ describe("read API: every endpoint against real PostgreSQL", function () {
       [{ sql: "SELECT FROM WHERE" }, 400, "sql_error"],
       [{ sql: "SELECT * FROM secret" }, 403, "permission_denied"],
       [{ sql: "SELECT $1::int", params: ["x"] }, 400, "invalid_value"],
+      // Fails after some rows were already sent: the capped query must still resync the connection.
+      [{ sql: "SELECT 1 / (3 - i) FROM generate_series(1, 10) AS i" }, 400, "invalid_value"],
       [{ sql: "SELECT $1::int", params: [] }, 400, "bad_params"],
       [{ sql: "WITH d AS (DELETE FROM items RETURNING 1) SELECT * FROM d" }, 403, "read_only"],
     ];
