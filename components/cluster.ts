@@ -133,6 +133,8 @@ export function createEksCluster(
       endpointPublicAccess: c.endpointPublicAccess ?? false,
       publicAccessCidrs: c.endpointPublicAccess ? c.publicAccessCidrs : undefined,
       enabledClusterLogTypes: ["api", "audit", "authenticator"],
+      // The fleet's NetworkPolicy is only enforced when the VPC CNI runs its network policy agent.
+      vpcCniOptions: { enableNetworkPolicy: true },
       tags,
     },
     opts,

@@ -393,6 +393,7 @@ describe("stacks/ through index.ts under mocks", function () {
         assert.equal(eks.inputs.endpointPrivateAccess, true);
         assert.equal(eks.inputs.createOidcProvider, true);
         assert.equal(eks.inputs.skipDefaultNodeGroup, true);
+        assert.equal(eks.inputs.vpcCniOptions.enableNetworkPolicy, true, "NetworkPolicies are enforced");
         const ng = rec.one("eks:index:ManagedNodeGroup").inputs;
         const family = n.amiFamily === "bottlerocket" ? "BOTTLEROCKET" : "AL2023";
         assert.match(ng.amiType, new RegExp(`^${family}_${n.architecture === "arm64" ? "ARM_64" : "x86_64"}`));
