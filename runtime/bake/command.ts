@@ -22,7 +22,7 @@ export function register(program: Command): void {
   program
     .command("bake")
     .description("dump the master in one consistent snapshot, restore, freeze and verify it as a read-only PGDATA (optionally an OCI image)")
-    .option("--source <url>", "master: postgres://user:password@host:port/database")
+    .option("--source <url>", "master: postgres://user@host:port/database (password in the URL, PGPASSWORD or --source-secret-arn)")
     .requiredOption("--out <dir>", "snapshot directory to write: <dir>/pgdata, <dir>/snapshot.json (an existing snapshot there is replaced only on success)")
     .option("--jobs <n>", "parallel dump/restore jobs (default: CPU count)", positiveInt)
     .option("--schema <pattern>", "bake only this schema (repeatable; psql pattern rules)", collect)

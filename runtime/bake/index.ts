@@ -43,7 +43,7 @@ export interface BakeOptions {
   excludeTables?: string[];
   /** Also write an OCI image layout to `<out>/image`. */
   image?: boolean;
-  /** Registry reference of the PostgreSQL base image. @default none: the data layer alone */
+  /** Registry reference of the PostgreSQL base image (implies image). @default none: the data layer alone */
   baseImage?: string;
   /** Push the image to this `registry/repository[:tag]` (tag defaults to the snapshot id). Implies image. */
   push?: string;
@@ -95,6 +95,8 @@ export async function bake(opts: BakeOptions): Promise<BakeResult> {
   userSignal?.addEventListener("abort", onUserAbort, { once: true });
   const signal = ac.signal;
   const servers: PgServer[] = [];
+  // a running VACUUM or checksum query would hold up the abort: stop the servers under it right away
+  signal.addEventListener("abort", () => servers.forEach((s) => void s.stop("immediate").catch(() => undefined)), { once: true });
   let build: string | undefined;
   let master: pg.Client | undefined;
   let phase: { code: BakeErrorCode; where: string } = { code: "option", where: "connecting to the master" };
@@ -112,7 +114,7 @@ export async function bake(opts: BakeOptions): Promise<BakeResult> {
     const source = parseSource(sourceUrl);
     master = await connectSource(source);
     const stopMaster = cancelOnAbort(master, source, signal);
-    phase = { code: "source-unreachable", where: "reading the master" };
+    phase = { code: "dump", where: "reading the master" };
     const ver = await master.query<{ v: string; n: string }>("SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n");
     const serverVersionNum = Number(ver.rows[0].n);
     checkDumpVersion(dumpVersion.major, dumpVersion.version, serverVersionNum, ver.rows[0].v);
@@ -227,7 +229,7 @@ export async function bake(opts: BakeOptions): Promise<BakeResult> {
     writeManifest(snapDir, manifest);
 
     // 6. the image (built by ./image), pushed when asked
-    if (opts.image || opts.push) {
+    if (opts.image || opts.push || opts.baseImage) {
       phase = { code: "image", where: "writing the image" };
       progress.start("image");
       const img = await writeImageLayout({
