@@ -20,7 +20,7 @@ export interface WarmupResult {
  * it through, so its pages sit in the OS page cache (a standby cannot CREATE EXTENSION pg_prewarm, and
  * this runs before PostgreSQL takes any client). `none`: nothing.
  */
-export async function warmUp(dataDir: string, mode: WarmupMode, signal?: AbortSignal, concurrency = 4): Promise<WarmupResult> {
+export async function warmUp(dataDir: string, mode: WarmupMode, signal?: AbortSignal, concurrency = 8): Promise<WarmupResult> {
   const t0 = performance.now();
   if (mode === "none") return { files: 0, bytes: 0, ms: 0 };
   const files: string[] = [];

@@ -102,15 +102,31 @@ async function tryMount(kind: WorkingCopyKind, a: WorkingCopyArgs, root: string,
   // metacopy keeps a metadata-only copy-up.
   const chown = a.who !== undefined && ownerDiffers(a.pgdata, a.who);
   const extra = [...(chown && !fuse ? ["metacopy=on"] : []), ...(fuse && a.who ? ["allow_other"] : [])];
-  const options = overlayOptions(a.pgdata, upper, work, extra);
-  if (!options) return "a path holds ',', ':' or '\\', which overlay mount options cannot carry";
-  try {
-    if (fuse) await run(program, ["-o", options, dataDir]);
-    else await run(program, ["-t", "overlay", "overlay", "-o", options, dataDir]);
-  } catch (e) {
+  // volatile (Linux 5.10+): copy-up skips its fsyncs; the upper dir is thrown away on stop anyway.
+  const attempts = fuse ? [extra] : [[...extra, "volatile"], extra];
+  let failure = "";
+  for (const opts of attempts) {
+    const options = overlayOptions(a.pgdata, upper, work, opts);
+    if (!options) return "a path holds ',', ':' or '\\', which overlay mount options cannot carry";
+    try {
+      if (fuse) await run(program, ["-o", options, dataDir]);
+      else await run(program, ["-t", "overlay", "overlay", "-o", options, dataDir]);
+      failure = "";
+      break;
+    } catch (e) {
+      failure = (((e as { stderr?: string }).stderr || (e as Error).message).trim() || "mount failed").split("\n")[0];
+      // a failed attempt may leave the work dir's internals behind
+      for (const d of [upper, work]) {
+        rmSync(d, { recursive: true, force: true });
+        mkdirSync(d, { mode: 0o700 });
+      }
+      if (a.who) chownSync(upper, a.who.uid, a.who.gid);
+    }
+  }
+  if (failure) {
     rmSync(upper, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
-    return (((e as { stderr?: string }).stderr || (e as Error).message).trim() || "mount failed").split("\n")[0];
+    return failure;
   }
   if (chown) {
     try {

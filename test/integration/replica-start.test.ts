@@ -69,16 +69,19 @@ describe("replica: a read-only replica from a snapshot", function () {
       "TRUNCATE items",
       "VACUUM items",
     ];
-    for (const user of ["reader", "postgres"]) {
+    // The reader over TCP, and the superuser over the Unix socket (the baked pg_hba allows it only there).
+    const superuser = `postgres://postgres@localhost:${replica.port}/${snap.database}?host=${encodeURIComponent(replica.socketDir)}`;
+    for (const url of [replica.url(), superuser]) {
       for (const sql of writes) {
-        const err = await errorOf(replica.url(user), sql);
-        assert.match(err ?? "accepted", /read-only transaction|during recovery|must be owner|permission denied/, `${user}: ${sql}`);
+        const err = await errorOf(url, sql);
+        assert.match(err ?? "accepted", /read-only transaction|during recovery|must be owner|permission denied/, `${url}: ${sql}`);
       }
-      assert.match((await errorOf(replica.url(user), "SET TRANSACTION READ WRITE")) ?? "accepted", /cannot set transaction read-write mode during recovery/);
-      const err = await errorOf(replica.url(user), ["SET default_transaction_read_only = off", "INSERT INTO items VALUES (0, 'x', 1, NULL)"]);
+      assert.match((await errorOf(url, "SET TRANSACTION READ WRITE")) ?? "accepted", /cannot set transaction read-write mode during recovery/);
+      const err = await errorOf(url, ["SET default_transaction_read_only = off", "INSERT INTO items VALUES (0, 'x', 1, NULL)"]);
       assert.match(err ?? "accepted", /read-only transaction/);
     }
-    assert.match((await errorOf(replica.url("reader"), "SELECT pg_promote()")) ?? "accepted", /permission denied/);
+    assert.match((await errorOf(replica.url(), "SELECT pg_promote()")) ?? "accepted", /permission denied/);
+    assert.equal(await errorOf(superuser, "SELECT 1 WHERE current_user = 'postgres'"), undefined); // it really was the superuser
     const n = await new pg.Client({ connectionString: replica.url() });
     await n.connect();
     assert.equal((await n.query("SELECT count(*)::int AS n FROM items")).rows[0].n, 500);
