@@ -25,6 +25,7 @@ describe("bake: fidelity on a demanding schema", function () {
   let copy: pg.Client;
   const events: BakeProgress[] = [];
 
+
   before(async () => {
     bin = await findPgBinaries();
     m = await startTestMaster();
@@ -116,6 +117,19 @@ describe("bake: fidelity on a demanding schema", function () {
     assert.equal((await copy.query(sql)).rows[0].s, (await master.query(sql)).rows[0].s);
     const coll = "SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()";
     assert.deepEqual((await copy.query(coll)).rows, (await master.query(coll)).rows);
+  });
+
+  it("every row is frozen and every page all-visible, so reads never set hint bits", async () => {
+    const rels = await copy.query<{ r: string; relpages: number; relallvisible: number; frozen: string }>(
+      `SELECT c.oid::regclass::text AS r, c.relpages, c.relallvisible, c.relfrozenxid::text AS frozen FROM pg_class c
+        WHERE c.relkind IN ('r', 'm') AND c.relnamespace::regnamespace::text !~ '^(pg_|information_schema)'`,
+    );
+    assert.ok(rels.rows.length >= 18);
+    for (const r of rels.rows) {
+      assert.equal(r.relallvisible, r.relpages, `${r.r}: all pages visible`);
+      const x = await copy.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${r.r} WHERE xmin::text::bigint >= $1::bigint`, [r.frozen]);
+      assert.equal(x.rows[0].n, "0", `${r.r}: every row's xmin precedes relfrozenxid ${r.frozen}`);
+    }
   });
 
   it("verification catches a replica that differs from the master", async () => {
