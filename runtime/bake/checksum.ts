@@ -15,7 +15,9 @@ export const CHECKSUM_SESSION = [
   "SET lc_monetary = 'C'",
   "SET bytea_output = 'hex'",
   "SET search_path = pg_catalog",
+  // the master's own limits must not cut a long checksum or the snapshot transaction waiting for pg_dump
   "SET statement_timeout = 0",
+  "SET idle_in_transaction_session_timeout = 0",
 ].join("; ");
 
 export interface Summable {

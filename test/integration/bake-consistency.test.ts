@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
-import { bake, startBakedSnapshot, type BakeResult } from "../../runtime/bake";
+import { bake, BakeError, startBakedSnapshot, type BakeResult } from "../../runtime/bake";
 import { findPgBinaries } from "../../runtime/pg/binaries";
 import type { PgServer } from "../../runtime/pg/server";
 import { bakeTempDir } from "../helpers/fixtures/bake";
@@ -117,5 +118,16 @@ describe("bake: consistency under concurrent writes", function () {
     await assert.rejects(new pg.Client({ connectionString: url("wrong") }).connect(), /password authentication failed/);
     const secret = await copy.query("SELECT rolpassword FROM pg_authid WHERE rolname = 'reader'");
     assert.match(secret.rows[0].rolpassword, /^SCRAM-SHA-256\$4096:/);
+  });
+
+  it("a difference found by verification fails the bake and leaves nothing (a matview stale on the master)", async () => {
+    await m.server.query("CREATE MATERIALIZED VIEW busiest AS SELECT count(*) AS n FROM transfers; INSERT INTO transfers (src, dst, amount) VALUES (1, 2, 0)");
+    await assert.rejects(bake({ source: m.url, out: path.join(dir, "stale"), jobs: 2, includeTables: ["busiest", "transfers", "accounts"] }), (e: BakeError) => {
+      assert.equal(e.code, "verify");
+      assert.match(e.message, /public\.busiest: same row count but different content \(a materialized view stale on the master/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(dir).sort(), ["replica.log", "snap"]);
+    assert.deepEqual(execFileSync("ps", ["-eo", "args"]).toString().split("\n").filter((l) => l.includes(".stale.bake-")), []);
   });
 });
