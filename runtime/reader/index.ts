@@ -67,6 +67,9 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
   const o = resolveOptions(options);
   const log = o.log;
   o.signal?.throwIfAborted();
+  // A ready file left by a replica that was killed (the socket dir outlives a container restart in a
+  // pod) must not make this one look ready before it is.
+  if (o.readyFile) rmSync(o.readyFile, { force: true });
   const bin = await findPgBinaries();
   const snap = openSnapshot(o.snapshot, bin);
   await checkPortFree(o.listen, o.port);

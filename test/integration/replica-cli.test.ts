@@ -104,8 +104,11 @@ describe("replica: the cndb replica command", function () {
       const s = net.createServer();
       await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
       const port = (s.address() as net.AddressInfo).port;
+      const stale = path.join(work, "stale-ready");
+      writeFileSync(stale, "ready snapshot=old port=1 startup_ms=1\n");
       try {
-        await fails(["--snapshot", snap.dir, "--port", String(port), "--work-dir", path.join(work, "w")], new RegExp(`--port: 127.0.0.1:${port} is already in use`));
+        await fails(["--snapshot", snap.dir, "--port", String(port), "--work-dir", path.join(work, "w"), "--ready-file", stale], new RegExp(`--port: 127.0.0.1:${port} is already in use`));
+        assert.equal(existsSync(stale), false, "a stale ready file from a killed replica survived a failed start");
       } finally {
         s.close();
       }
