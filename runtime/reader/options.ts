@@ -5,7 +5,7 @@ export type WarmupMode = (typeof WARMUP_MODES)[number];
 
 /**
  * `files` by default: it is what keeps overlayfs copy-up off every client's first query, and it
- * costs little on top (see DESIGN.md, the reader's README section and the measurements in warmup.ts).
+ * costs little on top; startup stays independent of the data size where copy-up clones (README.md here).
  */
 export const DEFAULT_WARMUP: WarmupMode = "files";
 
