@@ -79,14 +79,19 @@ describe("replica: many replicas from one snapshot", function () {
     rmSync(other, { recursive: true, force: true });
   });
 
-  it("runs in place on the snapshot's own PGDATA", async () => {
+  it("runs in place on the snapshot's own PGDATA, on a given socket dir only", async () => {
     const copy = path.join(work, "inplace");
     execFileSync("cp", ["-a", snap.dir, copy]);
-    const r = await startReplica({ snapshot: copy, port: await freePort(), inPlace: true });
+    const socketDir = path.join(work, "sock");
+    const r = await startReplica({ snapshot: copy, port: await freePort(), inPlace: true, listen: "", socketDir });
     running.push(r);
     assert.equal(r.workingCopy, "in-place");
     assert.equal(r.dataDir, path.join(copy, "pgdata"));
-    assert.deepEqual(await readAll(r), expected);
+    assert.equal(r.socketDir, socketDir);
+    assert.match(r.url(), /\?host=/);
+    assert.deepEqual(await readAll(r), expected); // over the socket: no TCP listener
+    const tcp = new pg.Client({ host: "127.0.0.1", port: r.port, user: "reader", database: snap.database });
+    await assert.rejects(tcp.connect(), /ECONNREFUSED/);
     await r.stop();
     assert.deepEqual(processesIn(r.dataDir), []);
     rmSync(copy, { recursive: true, force: true });
