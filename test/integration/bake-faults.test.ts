@@ -103,13 +103,22 @@ describe("bake: bad input and faults (cndb bake)", function () {
       r = await cndbBake(["--source", m.url, "--out", out, "--reader-password-env", "CNDB_NOT_SET_ANYWHERE"]);
       assert.match(r.stderr, /--reader-password-env CNDB_NOT_SET_ANYWHERE: that environment variable is not set/);
       const other = path.join(dir, "not-a-snapshot");
-      mkdirSync(other);
+      mkdirSync(other, { recursive: true });
       writeFileSync(path.join(other, "precious"), "x");
       r = await cndbBake(["--source", m.url, "--out", other]);
       assert.match(r.stderr, /--out .* exists and is not a snapshot \(no snapshot\.json\); refusing to replace it/);
-      assert.deepEqual(readdirSync(other), ["precious"]);
+      assert.ok(readdirSync(other).includes("precious"));
       assert.equal(r.code, 1);
       assert.deepEqual(onlyOut(), []);
+    });
+
+    it("an --out the PostgreSQL account cannot reach", async () => {
+      const priv = path.join(dir, "not-a-snapshot", "private");
+      mkdirSync(priv, { recursive: true, mode: 0o700 }); // owned by root: the postgres account cannot enter it
+      const r = await cndbBake(["--source", m.url, "--out", path.join(priv, "snap")]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /--out .*private\/snap: the PostgreSQL account \w+ \(uid \d+\) cannot reach .*private; choose a directory it can enter/);
+      assert.deepEqual(readdirSync(priv), []);
     });
 
     it("a pg_dump older than the server, saying what to install", async () => {
