@@ -1,7 +1,7 @@
 import { openSync, closeSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { freePort } from "../runtime/pg/ports";
-import { type Bench, type BenchContext, type BenchOutput, interleave, Samples } from "./lib/context";
+import { type Bench, type BenchContext, type BenchOutput, type Findings, interleave, Samples } from "./lib/context";
 import { firstQuery } from "./lib/dataset";
 import { mountOverlay, mountXfsLoop, usedBytes, xfsUnavailable, type Mounted } from "./lib/fs";
 import { loadReplica, type OurReplica } from "./lib/ours";
@@ -25,8 +25,9 @@ export const b3: Bench = {
   id: "B3",
   name: "first-read",
   title: "first-read cost on overlay: copy-up on the default file system and on XFS with reflink",
+  reading,
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const out: BenchOutput = { datasets: [], tables: [], skipped: [], notes: [], reading: [] };
+    const out: BenchOutput = { datasets: [], tables: [], skipped: [], notes: [] };
     if (process.getuid?.() !== 0) {
       out.skipped.push({ arm: "all", reason: "needs root to mount overlay and loop file systems" });
       return out;
@@ -156,7 +157,6 @@ export const b3: Bench = {
         "The lower dirs sit on the same file system as the upper dir, as in a container runtime whose image store and container layers share one file system; on XFS the loop device adds its own overhead.",
         "The page cache is warm for the lower files after the first round (as on a node that just pulled the image).",
       );
-      out.reading.push(...reading(out, fss.map((f) => f.name)));
       return out;
     } finally {
       for (const d of madeDirs.reverse()) removeDir(d);
@@ -197,29 +197,51 @@ function largestRelation(pgdata: string): { rel: string; bytes: number } {
   return best;
 }
 
-function reading(out: BenchOutput, fsNames: string[]): string[] {
+function reading(out: Findings): string[] {
+  const fsNames = [...new Set(out.tables.find((t) => t.title.startsWith("Raw copy-up: time"))?.arms.map((a) => a.arm) ?? [])];
   const lines: string[] = [];
-  const rawMs = out.tables[0];
+  const find = (prefix: string) => out.tables.find((t) => t.title.startsWith(prefix));
+  const rawMs = find("Raw copy-up: time");
+  const rawDf = find("Raw copy-up: file system space");
   if (rawMs && fsNames.length > 1) {
+    const df = rawDf ? tableSummaries(rawDf) : [];
     for (const r of tableSummaries(rawMs).filter((x) => x.arm.arm !== rawMs.baseline && Number.isFinite(x.r))) {
-      lines.push(`Copy-up of the ${r.arm.group} takes ${fmtRatio(r.r)} on ${r.arm.arm} of what it takes on ${rawMs.baseline}.`);
+      const alloc = df.find((d) => d.arm.arm === r.arm.arm && d.arm.group === r.arm.group);
+      const baseAlloc = df.find((d) => d.arm.arm === rawMs.baseline && d.arm.group === r.arm.group);
+      lines.push(
+        `Copy-up of the ${r.arm.group} takes ${pct(r.r)} of the ${rawMs.baseline} time on ${r.arm.arm}` +
+          (alloc && baseAlloc ? `, and allocates ${fmtBytes(alloc.s.median)} instead of ${fmtBytes(baseAlloc.s.median)}` : "") +
+          ".",
+      );
     }
   }
-  const total = out.tables.find((t) => t.title.startsWith("Our replica: ready + first"));
-  if (total) {
-    for (const r of tableSummaries(total).filter((x) => x.arm.arm !== "none" && Number.isFinite(x.r))) {
-      lines.push(`On ${r.arm.group}, warm-up \`${r.arm.arm}\` makes ready + first query ${r.r > 1 ? `${r.r.toFixed(2)}× as long as` : `${(1 / r.r).toFixed(2)}× shorter than`} no warm-up${r.r > 1 ? " (worse in total: the copy-up is paid for every file, not only those the first query touches)" : ""}.`);
+  const total = find("Our replica: ready + first");
+  const first = find("Our replica: first query");
+  if (total && first) {
+    const firsts = tableSummaries(first);
+    for (const r of tableSummaries(total).filter((x) => x.arm.arm === "files" && Number.isFinite(x.r))) {
+      const f = firsts.find((x) => x.arm.arm === "files" && x.arm.group === r.arm.group);
+      const fNone = firsts.find((x) => x.arm.arm === "none" && x.arm.group === r.arm.group);
+      lines.push(
+        `On ${r.arm.group}, the default warm-up (\`files\`) makes ready + first query ${r.r > 1 ? `${r.r.toFixed(1)}× as long as` : `${(1 / r.r).toFixed(1)}× shorter than`} no warm-up` +
+          (f && fNone ? `, and the first client query ${fmtMs(f.s.median)} instead of ${fmtMs(fNone.s.median)}` : "") +
+          "." +
+          (r.r > 1.2 ? " That total is worse: warm-up copies up every relation file, where an unwarmed replica copies only what its first queries touch; it is paid before the replica reports ready, so no client waits on it, but a scale-out does." : ""),
+      );
     }
-    lines.push("What warm-up buys is that no client query pays copy-up: compare the first-query table, where `none` carries the copy-up of every file the query opens.");
   }
   if (!xfsMeasured(out)) lines.push("No XFS measurement in this run (see Not measured).");
   return lines;
 }
 
-function xfsMeasured(out: BenchOutput): boolean {
-  return out.tables.some((t) => t.arms.some((a) => (a.group ?? a.arm).startsWith("xfs") || a.arm.startsWith("xfs")));
+function xfsMeasured(out: Findings): boolean {
+  return out.tables.some((t) => t.arms.some((a) => (a.group ?? "").startsWith("xfs") || a.arm.startsWith("xfs")));
 }
 
-function fmtRatio(r: number): string {
+function pct(r: number): string {
   return r < 0.01 ? `${(r * 100).toFixed(2)}%` : `${(r * 100).toFixed(0)}%`;
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(1)} ms`;
 }

@@ -1,7 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { type Bench, type BenchContext, type BenchOutput, interleave, Samples } from "./lib/context";
+import { type Bench, type BenchContext, type BenchOutput, type Findings, interleave, Samples } from "./lib/context";
 import { BENCH_DB } from "./lib/dataset";
 import { loadBake, loadChecksum, loadImage } from "./lib/ours";
 import { diskBytes, makeDir, removeDir } from "./lib/proc";
@@ -19,8 +19,9 @@ export const b4: Bench = {
   id: "B4",
   name: "bake",
   title: "bake: time per phase per GB against raw pg_dump -Fd -j | pg_restore -j, and image layer size",
+  reading,
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const out: BenchOutput = { datasets: [], tables: [], skipped: [], notes: [], reading: [] };
+    const out: BenchOutput = { datasets: [], tables: [], skipped: [], notes: [] };
     // per-GB rates want the largest size of the profile (fixed costs weigh less)
     const sizeMB = Math.max(...ctx.profile.scaleSizesMB, ctx.profile.datasetMB);
     const { master, info } = await ctx.dataset(sizeMB);
@@ -124,12 +125,11 @@ export const b4: Bench = {
       `Both arms use ${JOBS} jobs on ${os.cpus().length} cores, read the same master over loopback and write to the same file system.`,
       "pgbench tables are highly compressible (the filler columns are blank), so the gzip ratio here is optimistic for real data.",
     );
-    out.reading.push(...reading(out));
     return out;
   },
 };
 
-function reading(out: BenchOutput): string[] {
+function reading(out: Findings): string[] {
   const lines: string[] = [];
   const rows = tableSummaries(out.tables[0]);
   const get = (arm: string, ph: string) => rows.find((r) => r.arm.arm === arm && r.arm.group === ph);

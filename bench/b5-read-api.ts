@@ -2,11 +2,12 @@ import http from "node:http";
 import pg from "pg";
 import { freePort } from "../runtime/pg/ports";
 import { startApiProcess, type ApiProcess } from "./lib/api";
-import { type Bench, type BenchContext, type BenchOutput, interleave, Samples } from "./lib/context";
+import { type Bench, type BenchContext, type BenchOutput, type Findings, interleave, Samples } from "./lib/context";
 import { closedLoop, httpGetJson, type LoadResult } from "./lib/load";
 import { loadReplica, type OurReplica } from "./lib/ours";
 import { makeDir, removeDir, run } from "./lib/proc";
 import { tableSummaries } from "./lib/report";
+import { separated } from "./lib/stats";
 import { bakeSnapshot } from "./lib/snapshots";
 
 /** Concurrent clients; the same as the API's default pool size per replica and the direct pool's size. */
@@ -14,6 +15,7 @@ const CONCURRENCY = 10;
 const LIST_LIMIT = 20;
 const DIRECT = "direct pg (pg.Pool)";
 const API = "read API (cndb api)";
+const API_NOLOG = "read API, request log off";
 
 interface Workload {
   key: string;
@@ -27,8 +29,9 @@ export const b5: Bench = {
   id: "B5",
   name: "read-api",
   title: "read API: point lookups and filtered lists, requests/s and p99, against direct pg",
+  reading,
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const out: BenchOutput = { datasets: [], tables: [], skipped: [], notes: [], reading: [] };
+    const out: BenchOutput = { datasets: [], tables: [], skipped: [], notes: [] };
     const { master, info } = await ctx.dataset(ctx.profile.datasetMB);
     out.datasets.push(info);
     out.skipped.push({ arm: "PostgREST", reason: await postgrestMissing() });
@@ -72,19 +75,22 @@ export const b5: Bench = {
     const workDir = makeDir(ctx.workRoot, "cndb-bench-replica-");
     let rep: OurReplica | undefined;
     let api: ApiProcess | undefined;
+    let apiNoLog: ApiProcess | undefined;
     let pool: pg.Pool | undefined;
     const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     try {
       rep = await mod.value.startReplica({ snapshot: snap.value.dir, port: await freePort(), workDir, workingCopy: "overlay" });
       pool = new pg.Pool({ connectionString: rep.url(), max: CONCURRENCY });
       api = await startApiProcess({ replicaUrls: [rep.url()], snapshotDir: snap.value.dir });
+      apiNoLog = await startApiProcess({ replicaUrls: [rep.url()], snapshotDir: snap.value.dir, requestLog: false });
       const p = pool;
-      const base = api.url;
+      const bases = new Map([[API, api.url], [API_NOLOG, apiNoLog.url]]);
       const runOne = (arm: string, w: Workload, seconds: number): Promise<LoadResult> =>
-        closedLoop({ concurrency: CONCURRENCY, seconds }, arm === DIRECT ? (i) => w.direct(p, i) : (i) => w.api(agent, base, i));
-      for (const arm of [DIRECT, API]) for (const w of workloads) await runOne(arm, w, 1); // warm-up
+        closedLoop({ concurrency: CONCURRENCY, seconds }, arm === DIRECT ? (i) => w.direct(p, i) : (i) => w.api(agent, bases.get(arm)!, i));
+      const armNames = [DIRECT, API, API_NOLOG];
+      for (const arm of armNames) for (const w of workloads) await runOne(arm, w, 1); // warm-up
       const s = new Samples();
-      await interleave(ctx, [DIRECT, API], ctx.rounds, async (arm, round) => {
+      await interleave(ctx, armNames, ctx.rounds, async (arm, round) => {
         for (const w of round % 2 ? [...workloads].reverse() : workloads) {
           const r = await runOne(arm, w, ctx.profile.loadSeconds);
           if (r.errors) throw new Error(`${r.errors} failed requests (${r.firstError})`);
@@ -96,6 +102,7 @@ export const b5: Bench = {
       const arms = [
         { arm: DIRECT, note: `node-postgres Pool of ${CONCURRENCY} connections, prepared statements, the same columns (aid, bid, abalance, filler) as the API returns` },
         { arm: API, note: `\`cndb api\` in its own process over the same replica (pool of 10), HTTP/1.1 keep-alive, JSON bodies parsed by the client` },
+        { arm: API_NOLOG, note: "the same API (`serveApi` with `logger: false`): a diagnostic arm showing what the one-line-per-request log costs" },
       ];
       const groups = (m: string) => workloads.map((w) => ({ key: `${w.key}:${m}`, group: w.label }));
       const common = { baseline: DIRECT, groupLabel: "workload", arms };
@@ -108,12 +115,12 @@ export const b5: Bench = {
         "Both arms query one baked replica (overlay working copy) on 127.0.0.1; the load generator runs in the benchmark's own Node process and shares the 2 cores with the API and PostgreSQL.",
         "The API's per-request log line is written to /dev/null (logging on, as deployed).",
       );
-      out.reading.push(...reading(out));
       return out;
     } finally {
       agent.destroy();
       await pool?.end().catch(() => undefined);
       await api?.stop();
+      await apiNoLog?.stop();
       await rep?.stop().catch((e: Error) => ctx.log(`stopping the replica: ${e.message}`));
       removeDir(workDir);
     }
@@ -137,22 +144,27 @@ async function postgrestMissing(): Promise<string> {
   return "Debian 12 (bookworm) has no `postgrest` package (`apt-cache policy postgrest` finds none), and no other registry is reachable here";
 }
 
-function reading(out: BenchOutput): string[] {
+function reading(out: Findings): string[] {
   const lines: string[] = [];
+  if (!out.tables.length) return lines;
   const rps = tableSummaries(out.tables[0]);
   const p99 = tableSummaries(out.tables[1]);
   for (const r of rps.filter((x) => x.arm.arm === API && Number.isFinite(x.r))) {
     const lat = p99.find((x) => x.arm.arm === API && x.arm.group === r.arm.group);
+    const nolog = rps.find((x) => x.arm.arm === API_NOLOG && x.arm.group === r.arm.group);
     lines.push(
       `${r.arm.group}: the API serves ${(r.r * 100).toFixed(0)}% of the direct requests/s` +
         (lat && Number.isFinite(lat.r) ? ` at ${lat.r.toFixed(1)}× the p99` : "") +
+        (nolog && Number.isFinite(nolog.r)
+          ? `; with its request log off, ${(nolog.r * 100).toFixed(0)}%${separated(nolog.s, r.s) ? "" : " (within noise of the logged API)"}`
+          : "") +
         ".",
     );
   }
   if (lines.length) {
     lines.push(
-      "The API is slower than talking to PostgreSQL directly, as any HTTP layer is: each request adds HTTP parsing, routing, query building, a second process hop and JSON encoding, all on the same 2 cores.",
-      "What it buys is a stable HTTP contract, auth, caching headers and replica failover, not speed.",
+      "Worse than direct queries, as any HTTP layer in front of PostgreSQL is: each request adds HTTP parsing, routing, query building, a second process hop and JSON encoding, on the same 2 cores as PostgreSQL and the client.",
+      "What it buys is a stable HTTP contract, auth, caching headers and replica failover, not speed; clients that need raw throughput can use the read-only PostgreSQL port.",
     );
   }
   return lines;

@@ -2,7 +2,7 @@ import http from "node:http";
 import pg from "pg";
 import type { LocalDeployment } from "../runtime/local/up";
 import { freePort } from "../runtime/pg/ports";
-import { type Bench, type BenchContext, type BenchOutput, interleave, Samples } from "./lib/context";
+import { type Bench, type BenchContext, type BenchOutput, type Findings, interleave, Samples } from "./lib/context";
 import { BENCH_DB } from "./lib/dataset";
 import { httpGetJson } from "./lib/load";
 import { loadLocal } from "./lib/ours";
@@ -20,8 +20,9 @@ export const b6: Bench = {
   id: "B6",
   name: "propagation",
   title: "propagation: commit on the master to visible through the API (local refresh) vs a streaming standby",
+  reading,
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const out: BenchOutput = { datasets: [], tables: [], skipped: [], notes: [], reading: [] };
+    const out: BenchOutput = { datasets: [], tables: [], skipped: [], notes: [] };
     const local = loadLocal();
     if (!local.ok) out.skipped.push({ arm: LOCAL, reason: local.reason });
     const s = new Samples();
@@ -40,8 +41,8 @@ export const b6: Bench = {
       // The bench master runs synchronous_commit=off (fast loading); a commit must be flushed at once, or
       // the walsender holds it back for up to wal_writer_delay and the standby looks 200 ms slow.
       const writer = new pg.Client(master.server.socketConfig(BENCH_DB));
-      await writer.connect();
       try {
+        await writer.connect();
         await writer.query("SET synchronous_commit = on");
         standby = await basebackupStandby(master, ctx.workRoot);
         const arms = [STANDBY];
@@ -112,7 +113,6 @@ export const b6: Bench = {
       "Local mode refreshes on demand (or on a schedule with --refresh-every); the commit becomes visible only after a whole bake, so the staleness a reader sees is the refresh interval plus this time.",
       `Visibility is polled every ${POLL_MS} ms.`,
     );
-    out.reading.push(...reading(out));
     return out;
   },
 };
@@ -126,7 +126,7 @@ async function until(check: () => Promise<boolean>): Promise<void> {
   throw new Error(`not visible within ${VISIBLE_TIMEOUT_MS} ms`);
 }
 
-function reading(out: BenchOutput): string[] {
+function reading(out: Findings): string[] {
   const lines: string[] = [];
   for (const r of tableSummaries(out.tables[0]).filter((x) => x.arm.arm === LOCAL && Number.isFinite(x.r))) {
     lines.push(`At ${r.arm.group}, a commit takes ${(r.s.median / 1000).toFixed(1)} s to reach readers through a local refresh, ${r.r.toFixed(0)}× the streaming standby's lag.`);

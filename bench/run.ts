@@ -18,6 +18,7 @@ import { defaultWorkRoot } from "./lib/proc";
 import { RESULTS_MD, writeResult, writeResultsMd, type BenchResult } from "./lib/report";
 
 export const BENCHES: Bench[] = [b1, b2, b3, b4, b5, b6];
+const READERS = Object.fromEntries(BENCHES.map((b) => [b.id, b.reading]));
 
 function parseSize(v: string): SizeName {
   if (!(SIZE_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${SIZE_NAMES.join(", ")}`);
@@ -51,7 +52,7 @@ async function main(argv: string[]): Promise<void> {
   const o = program.opts<{ size: SizeName; only?: string[]; rounds?: number; workDir: string; report?: boolean }>();
 
   if (o.report) {
-    writeResultsMd();
+    writeResultsMd(READERS);
     console.log(`wrote ${RESULTS_MD}`);
     return;
   }
@@ -76,7 +77,8 @@ async function main(argv: string[]): Promise<void> {
       try {
         const out = await bench.run(ctx);
         machine.loadEnd = os.loadavg()[0];
-        result = { bench: bench.id, name: bench.name, title: bench.title, startedAt, finishedAt: new Date().toISOString(), command, options: { size: o.size, rounds }, machine, postgres, ...out };
+        const finishedAt = new Date().toISOString();
+        result = { bench: bench.id, name: bench.name, title: bench.title, startedAt, finishedAt, command, options: { size: o.size, rounds }, machine, postgres, ...out, reading: bench.reading(out) };
       } catch (e) {
         ctx.log(`${bench.id} failed: ${(e as Error).stack ?? e}`);
         process.exitCode = 1;
@@ -89,7 +91,7 @@ async function main(argv: string[]): Promise<void> {
   } finally {
     await ctx.close();
   }
-  if (written.length) writeResultsMd();
+  if (written.length) writeResultsMd(READERS);
   ctx.log(`all done in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${written.length} result file(s); ${RESULTS_MD} regenerated`);
 }
 

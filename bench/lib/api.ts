@@ -17,11 +17,15 @@ export interface ApiProcess {
  * `cndb api` in a child process of its own (as it runs in the fleet), so the load generator does not
  * share its event loop. Its request log goes to /dev/null; its stderr tail is kept for errors.
  */
-export async function startApiProcess(opts: { replicaUrls: string[]; snapshotDir: string; configFile?: string }): Promise<ApiProcess> {
+export async function startApiProcess(opts: { replicaUrls: string[]; snapshotDir: string; requestLog?: boolean }): Promise<ApiProcess> {
   const port = await freePort();
-  const args = ["-r", "@swc-node/register", path.join(ROOT, "runtime", "cli.ts"), "api", "--snapshot", opts.snapshotDir, "--port", String(port), "--listen", "127.0.0.1"];
-  for (const u of opts.replicaUrls) args.push("--replica", u);
-  if (opts.configFile) args.push("--config", opts.configFile);
+  let args: string[];
+  if (opts.requestLog === false) {
+    args = ["-r", "@swc-node/register", path.join(__dirname, "api-child.ts"), String(port), opts.snapshotDir, ...opts.replicaUrls];
+  } else {
+    args = ["-r", "@swc-node/register", path.join(ROOT, "runtime", "cli.ts"), "api", "--snapshot", opts.snapshotDir, "--port", String(port), "--listen", "127.0.0.1"];
+    for (const u of opts.replicaUrls) args.push("--replica", u);
+  }
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));

@@ -36,14 +36,18 @@ export interface BenchOutput {
   tables: ResultTable[];
   skipped: { arm: string; reason: string }[];
   notes: string[];
-  reading: string[];
 }
+
+/** What a reading is written from (also when RESULTS.md is regenerated from stored results). */
+export type Findings = Pick<BenchOutput, "tables" | "skipped">;
 
 export interface Bench {
   id: string;
   name: string;
   title: string;
   run(ctx: BenchContext): Promise<BenchOutput>;
+  /** The honest "what the numbers say" paragraph, written from the numbers (worse results named). */
+  reading(r: Findings): string[];
 }
 
 /** Shared by every benchmark of one run: options, log, and things built once (masters, snapshots). */

@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { describeProfiles } from "./context";
 import type { DatasetInfo } from "./dataset";
 import type { MachineInfo } from "./machine";
 import { ratio, summarize, type Summary } from "./stats";
@@ -151,7 +152,9 @@ function busy(m: MachineInfo): boolean {
   return Math.max(m.loadStart, m.loadEnd ?? 0) > 0.3 * m.cores;
 }
 
-export function renderBench(file: string, r: BenchResult): string {
+export type Reader = (r: Pick<BenchResult, "tables" | "skipped">) => string[];
+
+export function renderBench(file: string, r: BenchResult, reader?: Reader): string {
   const m = r.machine;
   const out: string[] = [`## ${r.bench} ${r.title}`, ""];
   if (busy(m)) {
@@ -186,11 +189,12 @@ export function renderBench(file: string, r: BenchResult): string {
     for (const n of r.notes) out.push(`- ${n}`);
     out.push("");
   }
-  if (r.reading.length) out.push("**Reading.** " + r.reading.join(" "), "");
+  const reading = reader ? reader(r) : r.reading;
+  if (reading.length) out.push("**Reading.** " + reading.join(" "), "");
   return out.join("\n");
 }
 
-const HEADER = `# Benchmarks
+const header = () => `# Benchmarks
 
 Container-native read replicas (a baked PGDATA in an image, started read-only) against what a user
 would otherwise pick: a streaming hot standby (\`pg_basebackup\`), a \`pg_dump\` restored at start, the
@@ -211,22 +215,27 @@ npm run bench -- --report                # only regenerate this file from bench/
 
 Run as root (PostgreSQL itself runs as the \`postgres\` account; B3 mounts overlay and loop
 filesystems). Work files go to \`/var/tmp\` (or \`--work-dir\` / \`CNDB_BENCH_DIR\`) and are removed at
-the end. Sizes: \`small\` = 100 MB (B1 also 500 MB), \`medium\` = 500 MB (B1 also 100 MB),
-\`large\` = 100 MB, 500 MB and 2 GB where a benchmark is run at several sizes. Rounds are
+the end. Sizes (\`--size\`): ${describeProfiles()}. Dataset sizes are targets for
+\`pgbench -i -s N\` plus one index (the exact database size is listed per benchmark). Rounds are
 interleaved: each round runs every arm once, the starting arm rotating (ABC, BCA, CAB, ...), so slow
 drift of a shared machine hits all arms alike. Each table shows the median, min – max and the
 interquartile range over the rounds. A run whose 1-minute load average exceeded 0.3 × cores is marked
 **Noisy**.
 `;
 
-export function renderResultsMd(dir = RESULTS_DIR): string {
+/** RESULTS.md from the newest result of each benchmark; readers (by bench id) rewrite the readings with current code. */
+export function renderResultsMd(dir = RESULTS_DIR, readers: Record<string, Reader> = {}): string {
   const latest = latestResults(dir);
   const body = latest.length
-    ? latest.map(({ file, result }) => renderBench(file, result)).join("\n")
+    ? latest.map(({ file, result }) => renderBench(file, result, readers[result.bench])).join("\n")
     : "_No results yet: run `npm run bench`._\n";
-  return `${HEADER}\n${body}`;
+  const noisy = latest.filter(({ result }) => busy(result.machine)).map(({ result }) => result.bench);
+  const status = noisy.length
+    ? `> **Status: not final.** ${noisy.join(", ")} below come from a run on a busy shared machine (marked **Noisy**): development numbers, indicative only. The final numbers come from a run on a quiet machine.\n\n`
+    : "";
+  return `${header()}\n${status}${body}`;
 }
 
-export function writeResultsMd(dir = RESULTS_DIR, file = RESULTS_MD): void {
-  writeFileSync(file, renderResultsMd(dir));
+export function writeResultsMd(readers: Record<string, Reader> = {}, dir = RESULTS_DIR, file = RESULTS_MD): void {
+  writeFileSync(file, renderResultsMd(dir, readers));
 }

@@ -55,3 +55,8 @@ export function roundOrder<T>(arms: readonly T[], round: number): T[] {
 export function percentile(latencies: readonly number[], q: number): number {
   return quantile([...latencies].sort((a, b) => a - b), q);
 }
+
+/** True when the two sample ranges do not overlap: a difference the rounds' own spread cannot explain. */
+export function separated(a: Summary, b: Summary): boolean {
+  return a.n > 0 && b.n > 0 && (a.max < b.min || b.max < a.min);
+}
