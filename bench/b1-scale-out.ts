@@ -49,6 +49,7 @@ export const b1: Bench = {
         for (const a of arms) armsSeen.add(a);
         const key = (m: string) => `${m}@${sizeMB}`;
         await interleave(ctx, arms, ctx.rounds, async (arm) => {
+          await ctx.coldStart();
           const t0 = performance.now();
           if (arm === ARMS.basebackup.arm) {
             const sb = await basebackupStandby(master, ctx.workRoot);
@@ -110,7 +111,9 @@ export const b1: Bench = {
     );
     out.notes.push(
       "Everything runs on one machine over loopback: transfers cost no network time here, which flatters `pg_basebackup` (its bytes would cross the network from the master) and the baked arms alike (whose image pull is not part of the measurement).",
-      "Page cache is warm (the master, the dump and the snapshot were just written); a new node pulling an image starts colder.",
+      ctx.dropCaches
+        ? "The page cache was dropped before each sample (--drop-caches): every arm reads its source from disk, as a new node would."
+        : "Page cache is warm (the master, the dump and the snapshot were just written); a new node pulling an image starts colder (see --drop-caches).",
     );
     return out;
   },

@@ -79,6 +79,7 @@ export const b3: Bench = {
         ...(mod.ok && snap.ok ? fss.flatMap((fs) => WARMUPS.map((w) => `${fs.name}|${w}`)) : []),
       ];
       await interleave(ctx, arms, ctx.rounds, async (arm) => {
+        await ctx.coldStart();
         const [fsName, kind] = arm.split("|");
         const fs = fss.find((f) => f.name === fsName)!;
         if (kind === "largest" || kind === "all") {
@@ -155,7 +156,9 @@ export const b3: Bench = {
       }
       out.notes.push(
         "The lower dirs sit on the same file system as the upper dir, as in a container runtime whose image store and container layers share one file system; on XFS the loop device adds its own overhead.",
-        "The page cache is warm for the lower files after the first round (as on a node that just pulled the image).",
+        ctx.dropCaches
+          ? "The page cache was dropped before each sample (--drop-caches): copy-up reads the lower files from disk."
+          : "The page cache is warm for the lower files after the first round (as on a node that just pulled the image; see --drop-caches).",
       );
       return out;
     } finally {

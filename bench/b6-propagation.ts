@@ -5,6 +5,7 @@ import { freePort } from "../runtime/pg/ports";
 import { type Bench, type BenchContext, type BenchOutput, type Findings, interleave, Samples } from "./lib/context";
 import { BENCH_DB } from "./lib/dataset";
 import { httpGetJson } from "./lib/load";
+import { onCleanup } from "./lib/cleanup";
 import { loadLocal } from "./lib/ours";
 import { makeDir, removeDir, sleep } from "./lib/proc";
 import { basebackupStandby, type BaselineServer } from "./lib/replicas";
@@ -36,6 +37,7 @@ export const b6: Bench = {
       const stateDir = makeDir(ctx.workRoot, "cndb-bench-local-");
       let standby: BaselineServer | undefined;
       let dep: LocalDeployment | undefined;
+      let stopLocal: (() => Promise<void>) | undefined;
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       const logLines: string[] = [];
       // The bench master runs synchronous_commit=off (fast loading); a commit must be flushed at once, or
@@ -53,6 +55,8 @@ export const b6: Bench = {
             port: await freePort(),
             log: (l) => logLines.push(l),
           });
+          const started = dep;
+          stopLocal = onCleanup(`local mode ${stateDir}`, () => started.stop());
           arms.push(LOCAL);
         }
         const sb = standby;
@@ -94,7 +98,7 @@ export const b6: Bench = {
       } finally {
         await writer.end().catch(() => undefined);
         agent.destroy();
-        await dep?.stop().catch((e: Error) => ctx.log(`stopping local mode: ${e.message}`));
+        await stopLocal?.().catch((e: Error) => ctx.log(`stopping local mode: ${e.message}`));
         await standby?.stop();
         removeDir(stateDir);
         await master.server.query("DROP TABLE IF EXISTS propagation", [], BENCH_DB).catch(() => undefined);

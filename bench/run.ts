@@ -46,10 +46,11 @@ async function main(argv: string[]): Promise<void> {
     .option("--only <ids>", `comma-separated subset of ${BENCHES.map((b) => b.id).join(",")}`, parseOnly)
     .option("--rounds <n>", "interleaved rounds per arm (default: per size)", parseRounds)
     .option("--work-dir <dir>", "where servers, dumps and snapshots go (CNDB_BENCH_DIR)", defaultWorkRoot())
+    .option("--drop-caches", "drop the OS page cache before each cold-start sample of B1 and B3 (root; affects the whole machine)")
     .option("--report", "only regenerate bench/RESULTS.md from bench/results/*.json")
     .showHelpAfterError();
   program.parse(argv);
-  const o = program.opts<{ size: SizeName; only?: string[]; rounds?: number; workDir: string; report?: boolean }>();
+  const o = program.opts<{ size: SizeName; only?: string[]; rounds?: number; workDir: string; report?: boolean; dropCaches?: boolean }>();
 
   if (o.report) {
     writeResultsMd(READERS);
@@ -64,7 +65,8 @@ async function main(argv: string[]): Promise<void> {
   const rounds = o.rounds ?? profile.rounds;
   const selected = BENCHES.filter((b) => !o.only || o.only.includes(b.id));
   const command = `npm run bench${argv.length > 2 ? " -- " + argv.slice(2).join(" ") : ""}`;
-  const ctx = new BenchContext(o.size, profile, rounds, o.workDir);
+  if (o.dropCaches && process.getuid?.() !== 0) program.error("--drop-caches: needs root (writes /proc/sys/vm/drop_caches)");
+  const ctx = new BenchContext(o.size, profile, rounds, o.workDir, o.dropCaches ?? false);
   const postgres = await postgresVersion();
   const t0 = Date.now();
   const written: string[] = [];
@@ -78,7 +80,8 @@ async function main(argv: string[]): Promise<void> {
         const out = await bench.run(ctx);
         machine.loadEnd = os.loadavg()[0];
         const finishedAt = new Date().toISOString();
-        result = { bench: bench.id, name: bench.name, title: bench.title, startedAt, finishedAt, command, options: { size: o.size, rounds }, machine, postgres, ...out, reading: bench.reading(out) };
+        const options = { size: o.size, rounds, dropCaches: o.dropCaches ?? false };
+        result = { bench: bench.id, name: bench.name, title: bench.title, startedAt, finishedAt, command, options, machine, postgres, ...out, reading: bench.reading(out) };
       } catch (e) {
         ctx.log(`${bench.id} failed: ${(e as Error).stack ?? e}`);
         process.exitCode = 1;

@@ -1,5 +1,7 @@
+import { writeFileSync } from "node:fs";
 import type { BenchMaster, DatasetInfo } from "./dataset";
 import { loadDataset, startMaster } from "./dataset";
+import { run } from "./proc";
 import type { ResultTable } from "./report";
 import { roundOrder } from "./stats";
 
@@ -60,7 +62,16 @@ export class BenchContext {
     readonly profile: SizeProfile,
     readonly rounds: number,
     readonly workRoot: string,
+    /** Drop the OS page cache before each cold-start sample (B1, B3): needs root, slows the whole machine. */
+    readonly dropCaches = false,
   ) {}
+
+  /** Before a sample that should start cold: sync and drop the page cache when --drop-caches was given. */
+  async coldStart(): Promise<void> {
+    if (!this.dropCaches) return;
+    await run("sync", []);
+    writeFileSync("/proc/sys/vm/drop_caches", "3\n");
+  }
 
   log(msg: string): void {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);

@@ -3,6 +3,7 @@
  * bake, the replica, the read API or local mode are missing, and name what is missing.
  */
 import path from "node:path";
+import { onCleanup } from "./cleanup";
 
 const RUNTIME = path.join(__dirname, "..", "..", "runtime");
 
@@ -27,8 +28,16 @@ function load<T>(rel: string, names: string[]): Loaded<T> {
 export type ReplicaModule = typeof import("../../runtime/reader");
 export type OurReplica = import("../../runtime/reader").Replica;
 
+/** The replica module, its startReplica wrapped so a Ctrl-C still stops replicas (and unmounts overlays). */
 export function loadReplica(): Loaded<ReplicaModule> {
-  return load<ReplicaModule>("reader/index", ["startReplica"]);
+  const m = load<ReplicaModule>("reader/index", ["startReplica"]);
+  if (!m.ok) return m;
+  const startReplica: ReplicaModule["startReplica"] = async (o) => {
+    const rep = await m.value.startReplica(o);
+    const stop = onCleanup(`replica on port ${rep.port}`, () => rep.stop());
+    return { ...rep, stop };
+  };
+  return { ok: true, value: { ...m.value, startReplica } };
 }
 
 // ---- the bake (runtime/bake) and its image writer ----

@@ -37,7 +37,7 @@ export interface BenchResult {
   finishedAt: string;
   /** The exact command line that produced it. */
   command: string;
-  options: { size: string; rounds: number };
+  options: { size: string; rounds: number; dropCaches?: boolean };
   machine: MachineInfo;
   postgres: string;
   datasets: DatasetInfo[];
@@ -168,7 +168,7 @@ export function renderBench(file: string, r: BenchResult, reader?: Reader): stri
     `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, kernel ${m.kernel}, ${m.os}; work dir on ${m.filesystem}; Node ${m.node}`,
     `- PostgreSQL: ${r.postgres}`,
     ...r.datasets.map((d) => `- dataset \`${d.label}\`: ${d.description}; ${d.rows.toLocaleString("en")} accounts rows, database ${fmtBytes(d.dbBytes)}`),
-    `- command: \`${r.command}\` (size \`${r.options.size}\`, ${r.options.rounds} interleaved rounds); run ${r.startedAt} – ${r.finishedAt}; raw samples: [results/${file}](results/${file})`,
+    `- command: \`${r.command}\` (size \`${r.options.size}\`, ${r.options.rounds} interleaved rounds${r.options.dropCaches ? ", page cache dropped before each cold-start sample" : ""}); run ${r.startedAt} – ${r.finishedAt}; raw samples: [results/${file}](results/${file})`,
     "",
   );
   for (const t of r.tables) out.push(renderTable(t), "");
@@ -210,6 +210,7 @@ npm ci
 npm run bench                            # all benchmarks, size "small": about 10 minutes on 2 cores
 npm run bench -- --only B1,B3 --rounds 5 # a subset, more rounds
 npm run bench -- --size large            # the issue's sizes: about 100 MB, 500 MB and 2 GB (long)
+npm run bench -- --drop-caches           # B1/B3 samples start with a cold page cache (slows the whole machine)
 npm run bench -- --report                # only regenerate this file from bench/results/*.json
 \`\`\`
 

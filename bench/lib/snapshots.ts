@@ -2,6 +2,7 @@ import path from "node:path";
 import type { BenchContext } from "./context";
 import type { BenchMaster, DatasetInfo } from "./dataset";
 import { loadBake, type BakeProgress, type BakeResult, type Loaded } from "./ours";
+import { onCleanup } from "./cleanup";
 import { makeDir, removeDir } from "./proc";
 
 export interface OurSnapshot {
@@ -21,6 +22,7 @@ export async function bakeOnce(master: BenchMaster, workRoot: string, opts: { jo
   const mod = loadBake();
   if (!mod.ok) return mod;
   const parent = makeDir(workRoot, "cndb-bench-snap-");
+  const remove = onCleanup(`snapshot ${parent}`, () => removeDir(parent));
   try {
     const phases: Record<string, number> = {};
     const result = await mod.value.bake({
@@ -34,10 +36,10 @@ export async function bakeOnce(master: BenchMaster, workRoot: string, opts: { jo
     });
     return {
       ok: true,
-      value: { dir: result.dir, elapsedMs: result.elapsedMs, pgdataBytes: result.manifest.pgdataBytes, result, phases, remove: () => removeDir(parent) },
+      value: { dir: result.dir, elapsedMs: result.elapsedMs, pgdataBytes: result.manifest.pgdataBytes, result, phases, remove: () => void remove() },
     };
   } catch (e) {
-    removeDir(parent);
+    await remove();
     throw e;
   }
 }
