@@ -1,6 +1,7 @@
+import os from "node:os";
 import { freePort } from "../runtime/pg/ports";
 import { type Bench, type BenchContext, type BenchOutput, type Findings, interleave, Samples } from "./lib/context";
-import { waitFirstQuery, type DatasetInfo } from "./lib/dataset";
+import { waitFirstQuery } from "./lib/dataset";
 import { bakeSnapshot, type OurSnapshot } from "./lib/snapshots";
 import { loadReplica, type OurReplica } from "./lib/ours";
 import { diskBytes, makeDir, removeDir } from "./lib/proc";
@@ -8,7 +9,8 @@ import { basebackupStandby, dumpMaster, restoreDump, type Dump } from "./lib/rep
 import { fmtBytes, tableSummaries } from "./lib/report";
 import { separated } from "./lib/stats";
 
-const JOBS = 2;
+/** pg_restore jobs: one per core, as the bake uses. */
+const JOBS = Math.max(1, Math.min(os.cpus().length, 8));
 
 const ARMS = {
   basebackup: { arm: "pg_basebackup standby", note: "`pg_basebackup -X stream -R -c fast` from the master, then started as a streaming hot standby (the usual new read replica)" },
@@ -85,7 +87,8 @@ export const b1: Bench = {
               await waitFirstQuery(rep.url(), info.pgbenchScale);
               s.add(key("ms"), arm, performance.now() - t0);
               s.add(key("master"), arm, 0);
-              s.add(key("disk"), arm, await upperBytes(workDir));
+              // du -x: the overlay's upper dir or the full copy, not the merged mount
+              s.add(key("disk"), arm, await diskBytes(workDir));
             } finally {
               await rep?.stop();
               removeDir(workDir);
@@ -93,9 +96,9 @@ export const b1: Bench = {
           }
         }, out.skipped);
         out.notes.push(
-          `${label(info)}: the \`pg_restore at start\` arm restores a dump taken once (${(dump.ms / 1000).toFixed(1)} s, ${fmtBytes(dump.bytes)} sent by the master, shared by all such replicas); taking it per replica would add both.`,
+          `${info.label}: the \`pg_restore at start\` arm restores a dump taken once (${(dump.ms / 1000).toFixed(1)} s, ${fmtBytes(dump.bytes)} sent by the master, shared by all such replicas); taking it per replica would add both.`,
         );
-        if (snap) out.notes.push(`${label(info)}: the baked snapshot was made once beforehand (${(snap.elapsedMs / 1000).toFixed(1)} s, see B4); its image layer is pulled from a registry, not from the master.`);
+        if (snap) out.notes.push(`${info.label}: the baked snapshot was made once beforehand (${(snap.elapsedMs / 1000).toFixed(1)} s, see B4); its image layer is pulled from a registry, not from the master.`);
       } finally {
         dump?.remove();
         snap?.remove();
@@ -118,15 +121,6 @@ export const b1: Bench = {
     return out;
   },
 };
-
-function label(info: DatasetInfo): string {
-  return info.label;
-}
-
-/** Bytes our working copy wrote: the overlay upper dir, or the whole copy (du, so reflinked extents count). */
-async function upperBytes(workDir: string): Promise<number> {
-  return diskBytes(workDir);
-}
 
 function reading(out: Findings): string[] {
   const lines: string[] = [];

@@ -29,7 +29,7 @@ export const PROFILES: Record<SizeName, SizeProfile> = {
 export function describeProfiles(): string {
   return SIZE_NAMES.map((n) => {
     const p = PROFILES[n];
-    return `\`${n}\`: ${p.datasetMB} MB dataset, B1/B6 at ${p.scaleSizesMB.join(" / ")} MB, ${p.pgbenchSeconds} s per pgbench run, ${p.loadSeconds} s per load run, ${p.rounds} rounds`;
+    return `\`${n}\`: ${p.datasetMB} MB dataset, B1/B6 at ${p.scaleSizesMB.map((m) => (m >= 1000 ? `${m / 1000} GB` : `${m} MB`)).join(" / ")}, ${p.pgbenchSeconds} s per pgbench run, ${p.loadSeconds} s per load run, ${p.rounds} rounds`;
   }).join("; ");
 }
 
@@ -97,7 +97,7 @@ export class BenchContext {
       this.log(`loading a ${targetMB} MB dataset`);
       const master = await startMaster(this.workRoot);
       try {
-        const info = await loadDataset(master, `${targetMB} MB`, targetMB);
+        const info = await loadDataset(master, targetMB >= 1000 ? `${targetMB / 1000} GB` : `${targetMB} MB`, targetMB);
         this.log(`dataset ${targetMB} MB ready in ${(info.loadMs / 1000).toFixed(1)} s (${(info.dbBytes / 2 ** 20).toFixed(0)} MiB)`);
         return { value: { master, info }, close: () => master.stop() };
       } catch (e) {
