@@ -56,7 +56,10 @@ export function percentile(latencies: readonly number[], q: number): number {
   return quantile([...latencies].sort((a, b) => a - b), q);
 }
 
-/** True when the two sample ranges do not overlap: a difference the rounds' own spread cannot explain. */
+/**
+ * True when the two sample ranges do not overlap, with at least 3 samples each: a difference the
+ * rounds' own spread cannot explain (with fewer rounds nothing is claimed).
+ */
 export function separated(a: Summary, b: Summary): boolean {
-  return a.n > 0 && b.n > 0 && (a.max < b.min || b.max < a.min);
+  return a.n >= 3 && b.n >= 3 && (a.max < b.min || b.max < a.min);
 }
