@@ -49,15 +49,20 @@ export const b6: Bench = {
         standby = await basebackupStandby(master, ctx.workRoot);
         const arms = [STANDBY];
         if (local.ok) {
-          dep = await local.value.LocalDeployment.start({
-            stateDir,
-            master: master.url,
-            port: await freePort(),
-            log: (l) => logLines.push(l),
-          });
-          const started = dep;
-          stopLocal = onCleanup(`local mode ${stateDir}`, () => started.stop());
-          arms.push(LOCAL);
+          try {
+            dep = await local.value.LocalDeployment.start({
+              stateDir,
+              master: master.url,
+              port: await freePort(),
+              log: (l) => logLines.push(l),
+            });
+            const started = dep;
+            stopLocal = onCleanup(`local mode ${stateDir}`, () => started.stop());
+            arms.push(LOCAL);
+          } catch (e) {
+            const tail = logLines.slice(-3).join(" | ");
+            out.skipped.push({ arm: `${LOCAL} at ${info.label}`, reason: `LocalDeployment.start failed: ${(e as Error).message.split("\n")[0]}${tail ? ` (log: ${tail})` : ""}` });
+          }
         }
         const sb = standby;
         const d = dep;
