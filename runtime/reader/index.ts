@@ -35,7 +35,10 @@ export interface Replica {
   exited: Promise<number | null>;
   /** Stops PostgreSQL, unmounts and removes the working copy, the ready file and our socket dir. */
   stop(): Promise<void>;
-  /** postgres:// URL of the snapshot's database over TCP (the Unix socket when listening on none). */
+  /**
+   * postgres:// URL of the snapshot's database (user defaults to the reader role): over TCP, but over
+   * the Unix socket for the superuser (the baked pg_hba admits it only there) or when listening on none.
+   */
   url(user?: string, password?: string): string;
 }
 
@@ -197,11 +200,14 @@ function writeReadyFile(file: string, line: string): void {
 
 export function replicaUrl(listen: string, port: number, socketDir: string, database: string, user: string, password?: string): string {
   const auth = encodeURIComponent(user) + (password === undefined ? "" : `:${encodeURIComponent(password)}`);
-  const first = listenAddresses(listen)[0];
+  const first = user === SUPERUSER ? undefined : listenAddresses(listen)[0];
   if (first === undefined) return `postgres://${auth}@localhost:${port}/${encodeURIComponent(database)}?host=${encodeURIComponent(socketDir)}`;
   const host = first === "*" || first === "0.0.0.0" ? "127.0.0.1" : first === "::" ? "[::1]" : first.includes(":") ? `[${first}]` : first;
   return `postgres://${auth}@${host}:${port}/${encodeURIComponent(database)}`;
 }
+
+/** The baked cluster's superuser (initdb -U, what the bake's pg_hba trusts on the socket). */
+const SUPERUSER = "postgres";
 
 function onceAsync(f: () => Promise<void>): () => Promise<void> {
   let p: Promise<void> | undefined;

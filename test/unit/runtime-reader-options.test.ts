@@ -76,5 +76,7 @@ describe("runtime/reader replicaUrl", () => {
     assert.equal(replicaUrl("*", 5, "/s", "app", "u", "p@ss"), "postgres://u:p%40ss@127.0.0.1:5/app");
     assert.equal(replicaUrl("::1", 5, "/s", "app", "u"), "postgres://u@[::1]:5/app");
     assert.equal(replicaUrl("", 5, "/run/x", "app", "u"), "postgres://u@localhost:5/app?host=%2Frun%2Fx");
+    // the baked pg_hba admits the superuser over the socket only
+    assert.equal(replicaUrl("127.0.0.1", 5, "/run/x", "app", "postgres"), "postgres://postgres@localhost:5/app?host=%2Frun%2Fx");
   });
 });
