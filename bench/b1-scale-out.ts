@@ -7,6 +7,7 @@ import { type Bench, type BenchContext, type BenchOutput, type Findings, interle
 import { waitFirstQuery } from "./lib/dataset";
 import { bakeSnapshot, type OurSnapshot } from "./lib/snapshots";
 import { loadImage, loadReplica, type OurReplica } from "./lib/ours";
+import { onCleanup } from "./lib/cleanup";
 import { registryMissing, startRegistry, type Registry } from "./lib/registry";
 import { diskBytes, makeDir, removeDir } from "./lib/proc";
 import { basebackupStandby, dumpMaster, restoreDump, type Dump } from "./lib/replicas";
@@ -189,13 +190,14 @@ async function pushSnapshot(ctx: BenchContext, snap: OurSnapshot, skipped: Bench
     return note(`the local registry did not start: ${(e as Error).message.split("\n")[0]}`);
   }
   const dir = makeDir(ctx.workRoot, "cndb-bench-layout-");
+  const remove = onCleanup(`image layout ${dir}`, () => removeDir(dir));
   try {
     const layoutDir = path.join(dir, "layout");
     await imageMod.value.writeImageLayout({ snapshotDir: snap.dir, manifest: snap.result.manifest, out: layoutDir });
     const pushed = await imageMod.value.pushImage({ layoutDir, ref: `${registry.host}/bench/snapshot:${snap.result.manifest.id}` });
-    return { ref: pushed.pinnedRef, remove: () => removeDir(dir) };
+    return { ref: pushed.pinnedRef, remove: () => void remove() };
   } catch (e) {
-    removeDir(dir);
+    await remove();
     return note(`writing or pushing the image failed: ${(e as Error).message.split("\n")[0]}`);
   }
 }

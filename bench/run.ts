@@ -14,6 +14,7 @@ import { b5 } from "./b5-read-api";
 import { b6 } from "./b6-propagation";
 import { BenchContext, PROFILES, SIZE_NAMES, type Bench, type SizeName } from "./lib/context";
 import { machineInfo, postgresVersion } from "./lib/machine";
+import { ForeignCpu } from "./lib/noise";
 import { defaultWorkRoot } from "./lib/proc";
 import { RESULTS_MD, writeResult, writeResultsMd, type BenchResult } from "./lib/report";
 
@@ -73,16 +74,19 @@ async function main(argv: string[]): Promise<void> {
   try {
     for (const bench of selected) {
       const machine = await machineInfo(o.workDir);
+      const foreign = new ForeignCpu();
       const startedAt = new Date().toISOString();
       ctx.log(`${bench.id} ${bench.title} (size ${o.size}, ${rounds} rounds)`);
       let result: BenchResult;
       try {
         const out = await bench.run(ctx);
         machine.loadEnd = os.loadavg()[0];
+        machine.foreignCpu = foreign.stop();
         const finishedAt = new Date().toISOString();
         const options = { size: o.size, rounds, dropCaches: o.dropCaches ?? false };
         result = { bench: bench.id, name: bench.name, title: bench.title, startedAt, finishedAt, command, options, machine, postgres, ...out, reading: bench.reading(out) };
       } catch (e) {
+        foreign.stop();
         ctx.log(`${bench.id} failed: ${(e as Error).stack ?? e}`);
         process.exitCode = 1;
         continue;

@@ -15,6 +15,8 @@ export interface MachineInfo {
   /** 1-minute load average at the start and the end of the benchmark: high means noisy numbers. */
   loadStart: number;
   loadEnd?: number;
+  /** Share of all cores (0..1) that processes outside the benchmark's own tree used while it ran. */
+  foreignCpu?: number;
 }
 
 function cpuModel(): string {

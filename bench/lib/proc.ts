@@ -1,9 +1,10 @@
-import { execFile } from "node:child_process";
-import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFile, spawnSync } from "node:child_process";
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { findPgBinaries } from "../../runtime/pg/binaries";
 import { chownTree, pgRunAs, spawnIdentity } from "../../runtime/pg/run-as";
+import { isInterrupted, onCleanup } from "./cleanup";
 
 export interface RunResult {
   stdout: string;
@@ -48,15 +49,49 @@ export async function runPg(program: string, args: string[], opts: { cwd?: strin
   return run(bin.path(program), args, { ...opts, asPostgres: true });
 }
 
-/** A fresh directory under root, owned by the PostgreSQL account (so its programs can write there). */
+const owned = new Map<string, () => Promise<void>>();
+
+/**
+ * A fresh directory under root, owned by the PostgreSQL account (so its programs can write there).
+ * Removed by removeDir, or on Ctrl-C after everything registered later (servers, mounts) is undone.
+ */
 export function makeDir(root: string, prefix: string): string {
+  if (isInterrupted()) throw new Error("interrupted");
   const dir = mkdtempSync(path.join(root, prefix));
   chownTree(dir, pgRunAs());
+  owned.set(dir, onCleanup(`dir ${dir}`, () => rmTree(dir)));
   return dir;
 }
 
+/** rm -rf, retrying while a process still writing there (an interrupted pg_restore) races it. */
 export function removeDir(dir: string | undefined): void {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (!dir) return;
+  const undo = owned.get(dir);
+  owned.delete(dir);
+  rmTree(dir);
+  if (undo) void undo(); // unregisters (the tree is already gone)
+}
+
+function rmTree(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  } catch (e) {
+    // Interrupted mid-start, a replica's overlay may still be mounted in there: detach, then retry.
+    const mounts = mountsUnder(dir);
+    if (!mounts.length) throw e;
+    for (const m of mounts.reverse()) spawnSync("umount", ["-l", m]);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+}
+
+function mountsUnder(dir: string): string[] {
+  const prefix = path.resolve(dir) + "/";
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((m): m is string => !!m)
+    .map((m) => m.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => m.startsWith(prefix));
 }
 
 /** Sum of the apparent sizes of every regular file under dir (what a copy or a transfer moves). */

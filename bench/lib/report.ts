@@ -148,8 +148,16 @@ function renderTable(t: ResultTable): string {
   return lines.join("\n");
 }
 
+/** Noisy: others used over 10% of the CPU during the run (or, for results without that, a high load average). */
 function busy(m: MachineInfo): boolean {
+  if (m.foreignCpu !== undefined) return m.foreignCpu > 0.1;
   return Math.max(m.loadStart, m.loadEnd ?? 0) > 0.3 * m.cores;
+}
+
+function busyText(m: MachineInfo): string {
+  return m.foreignCpu !== undefined
+    ? `other processes used ${(m.foreignCpu * 100).toFixed(0)}% of the ${m.cores} cores while it ran; 1-min load ${m.loadStart.toFixed(1)} at start`
+    : `1-min load ${m.loadStart.toFixed(1)} at start, ${(m.loadEnd ?? NaN).toFixed(1)} at end, on ${m.cores} cores`;
 }
 
 export type Reader = (r: Pick<BenchResult, "tables" | "skipped">) => string[];
@@ -159,13 +167,14 @@ export function renderBench(file: string, r: BenchResult, reader?: Reader): stri
   const out: string[] = [`## ${r.bench} ${r.title}`, ""];
   if (busy(m)) {
     out.push(
-      `> **Noisy:** the machine was busy during this run (1-min load ${m.loadStart.toFixed(1)} at start, ${(m.loadEnd ?? NaN).toFixed(1)} at end, on ${m.cores} cores). ` +
+      `> **Noisy:** the machine was busy during this run (${busyText(m)}). ` +
         "Treat the numbers as indicative only; rerun on a quiet machine.",
       "",
     );
   }
   out.push(
-    `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, kernel ${m.kernel}, ${m.os}; work dir on ${m.filesystem}; Node ${m.node}`,
+    `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, kernel ${m.kernel}, ${m.os}; work dir on ${m.filesystem}; Node ${m.node}` +
+      (m.foreignCpu !== undefined ? `; other processes' CPU during the run: ${(m.foreignCpu * 100).toFixed(0)}%` : ""),
     `- PostgreSQL: ${r.postgres}`,
     ...r.datasets.map((d) => `- dataset \`${d.label}\`: ${d.description}; ${d.rows.toLocaleString("en")} accounts rows, database ${fmtBytes(d.dbBytes)}`),
     `- command: \`${r.command}\` (size \`${r.options.size}\`, ${r.options.rounds} interleaved rounds${r.options.dropCaches ? ", page cache dropped before each cold-start sample" : ""}); run ${r.startedAt} – ${r.finishedAt}; raw samples: [results/${file}](results/${file})`,
@@ -220,8 +229,8 @@ the end. Sizes (\`--size\`): ${describeProfiles()}. Dataset sizes are targets fo
 \`pgbench -i -s N\` plus one index (the exact database size is listed per benchmark). Rounds are
 interleaved: each round runs every arm once, the starting arm rotating (ABC, BCA, CAB, ...), so slow
 drift of a shared machine hits all arms alike. Each table shows the median, min – max and the
-interquartile range over the rounds. A run whose 1-minute load average exceeded 0.3 × cores is marked
-**Noisy**.
+interquartile range over the rounds. A benchmark during which processes other than its own used more
+than 10% of the machine's CPU (sampled from /proc) is marked **Noisy**.
 `;
 
 /** RESULTS.md from the newest result of each benchmark; readers (by bench id) rewrite the readings with current code. */
