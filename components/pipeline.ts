@@ -18,7 +18,7 @@ import {
 } from "./bake-script";
 import { arnRegion, bakePolicy, irsaTrustPolicy } from "./iam";
 import { containerSecurityContext, labels, NAMES, podSecurityContext } from "./k8s-defaults";
-import { packageRoot, runtimeBuilt, TOOLS_DOCKERFILE, TOOLS_ENTRY, toolsImageTag } from "./tools-image";
+import { missingContext, packageRoot, TOOLS_DOCKERFILE, toolsImageTag } from "./tools-image";
 import { ArgsError, checkInt, checkQuantity } from "./validate";
 
 /** The master the bake reads from. The password never appears here: the bake fetches the secret itself. */
@@ -75,7 +75,7 @@ export interface SnapshotPipelineArgs {
     kubectlVersion?: string;
     /** @default "linux/amd64" */
     platform?: "linux/amd64" | "linux/arm64";
-    /** Build context (the package root, with `npm run build` done). @default the installed package's root */
+    /** Build context: a package root with the run-time sources (the image compiles them). @default this package's root */
     contextDir?: string;
   };
   /** @default {} */
@@ -148,6 +148,11 @@ export class SnapshotPipeline extends pulumi.ComponentResource {
   constructor(name: string, args: SnapshotPipelineArgs, opts?: pulumi.ComponentResourceOptions) {
     super("container-native-db:index:SnapshotPipeline", name, {}, opts);
     validatePipelineArgs(args);
+    // The tools image compiles the run-time from this directory: check it before creating anything.
+    const contextDir = args.image?.contextDir ?? packageRoot(__dirname);
+    const missing = missingContext(contextDir);
+    if (missing.length > 0)
+      throw new ArgsError("SnapshotPipeline", "image.contextDir", `must be a package root with the run-time sources the image compiles (${contextDir} has no ${missing.join(", ")})`);
     const parent = { parent: this };
     const tags = args.tags ?? {};
     const deployment = args.fleetDeployment ?? NAMES.deployment;
@@ -161,9 +166,6 @@ export class SnapshotPipeline extends pulumi.ComponentResource {
     this.repositoryUrl = snapshots.repositoryUrl;
 
     // Tools image: PostgreSQL <major> + Node 20 + cndb + kubectl, tagged by content.
-    const contextDir = args.image?.contextDir ?? packageRoot(__dirname);
-    if (!runtimeBuilt(contextDir))
-      pulumi.log.warn(`${TOOLS_ENTRY} is missing under ${contextDir}: run \`npm run build\` before \`pulumi up\` (the tools image copies it)`, this);
     const buildArgs: Record<string, string> = {
       PG_MAJOR: String(args.postgresMajor),
       BASE_IMAGE: args.image?.postgresBaseImage ?? `postgres:${args.postgresMajor}-bookworm`,

@@ -4,8 +4,9 @@
 # every snapshot image (the bake adds one layer with /var/lib/cndb/snapshot), and therefore the reader
 # and read-API containers of the fleet.
 #
-# Build context: the package root after `npm run build` (bin/ present). Only package.json,
-# package-lock.json and bin/ enter the context (tools.Dockerfile.dockerignore).
+# Build context: the package root, sources only; the run-time is compiled in the build stage, so no
+# prior `npm run build` is needed. The context admits package*.json, tsconfig.json, tsconfig.image.json,
+# common/ and runtime/ (tools.Dockerfile.dockerignore; components/tools-image.ts hashes the same set).
 #   docker buildx build -f images/tools.Dockerfile --build-arg PG_MAJOR=16 .
 
 ARG PG_MAJOR=16
@@ -25,6 +26,21 @@ RUN apt-get update \
 RUN curl -fsSLo /kubectl "https://dl.k8s.io/release/v${KUBECTL_VERSION}/bin/linux/${TARGETARCH}/kubectl" \
  && echo "$(curl -fsSL "https://dl.k8s.io/release/v${KUBECTL_VERSION}/bin/linux/${TARGETARCH}/kubectl.sha256")  /kubectl" | sha256sum -c - \
  && chmod 0755 /kubectl
+
+# Compile the run-time (runtime/ + common/ only: tsconfig.image.json) to /app/bin. Plain JavaScript, so
+# it runs on the build host's platform (no emulation when building linux/arm64 on amd64).
+FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
+WORKDIR /app
+# The lock pins the compiler and type packages (npm ci). An installed copy of this package has no lock
+# (npm never publishes one), so there the newest versions within package.json's ranges are used.
+COPY package.json package-lock.json* ./
+RUN if [ -f package-lock.json ]; then npm ci --ignore-scripts --no-audit --no-fund; \
+    else npm install --ignore-scripts --no-audit --no-fund; fi
+COPY tsconfig.json tsconfig.image.json ./
+COPY common/ ./common/
+COPY runtime/ ./runtime/
+RUN ./node_modules/.bin/tsc -p tsconfig.image.json \
+ && test -f bin/runtime/cli.js
 
 # Production dependencies of the run-time only. The @pulumi/* packages are deploy-time dependencies of
 # this package (the components); the run-time never loads them, so they stay out of every image.
@@ -49,7 +65,7 @@ COPY --from=kubectl /kubectl /usr/local/bin/kubectl
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=deps /app/package.json ./package.json
-COPY bin/ ./bin/
+COPY --from=build /app/bin ./bin
 ENV NODE_ENV=production \
     CNDB_PG_BIN=/usr/lib/postgresql/${PG_MAJOR}/bin \
     PATH=/usr/lib/postgresql/${PG_MAJOR}/bin:${PATH}

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import {
   ArgsError,
@@ -186,6 +189,31 @@ describe("component argument validation", () => {
     argsError(() => validatePipelineArgs({ ...ok, keepImages: 1 }), "keepImages", /from 2 to 1000/);
     argsError(() => validatePipelineArgs({ ...ok, workVolumeSize: "lots" }), "workVolumeSize", /Kubernetes quantity/);
     argsError(() => validatePipelineArgs({ ...ok, image: { platform: "linux/s390x" as never } }), "image.platform", /linux\/amd64/);
+  });
+
+  it("SnapshotPipeline: a build context without the run-time sources fails before any child", async () => {
+    const empty = mkdtempSync(path.join(tmpdir(), "cndb-ctx-"));
+    try {
+      const { rec } = await runWithMocks(() =>
+        argsError(
+          () =>
+            new SnapshotPipeline("p", {
+              tenant: "t",
+              namespace: "ns",
+              source: { host: "h", port: 5432, databaseName: "d", secretArn: EXISTING_SECRET },
+              postgresMajor: 16,
+              ...OIDC,
+              snapshotVersion: "1",
+              image: { contextDir: empty },
+            }),
+          "image.contextDir",
+          /has no package\.json, tsconfig\.json, tsconfig\.image\.json, common, runtime\/cli\.ts/,
+        ),
+      );
+      assert.deepEqual(rec.resources.map((r) => r.type), ["container-native-db:index:SnapshotPipeline"]);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it("ReadFleet and its API config", () => {
