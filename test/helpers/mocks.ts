@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import yaml from "js-yaml";
 
 /**
  * Pulumi mocks for the deploy-time tests. Records every resource registration as the engine would see
@@ -270,9 +271,6 @@ export function valueOf<T>(o: pulumi.Input<T> | undefined): Promise<T> {
 }
 
 // ---- stack files ----
-
-/** js-yaml ships with @pulumi/pulumi (its own stack-file reader); typed here to what we use. */
-const yaml = require("js-yaml") as { load(text: string): unknown };
 
 export const STACKS_DIR = path.resolve(__dirname, "../../stacks");
 
