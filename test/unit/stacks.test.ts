@@ -128,13 +128,13 @@ describe("stacks/ through index.ts under mocks", function () {
   for (const file of stackFiles()) {
     describe(file, () => {
       const stack = stackName(file);
+      // Read while the tests are defined: which checks apply depends on the stack's config.
+      const { config, secretKeys } = loadStackConfig(file, STACK_SECRETS[stack] ?? {});
+      const cfg = parsedConfig(config);
       let rec: Recorder;
       let exports: Record<string, unknown>;
-      let cfg: StackConfig;
 
       before(async () => {
-        const { config, secretKeys } = loadStackConfig(file, STACK_SECRETS[stack] ?? {});
-        cfg = parsedConfig(config);
         const r = await runProgram(config, secretKeys, stack);
         rec = r.rec;
         exports = r.result;
@@ -221,37 +221,37 @@ describe("stacks/ through index.ts under mocks", function () {
         assert.equal(rec.one("random:index/randomPassword:RandomPassword").inputs.special, false);
       });
 
-      it("creates the master private, encrypted, TLS-only, backed up, with an RDS-managed password", function () {
-        if (cfg.master.mode !== "create") return this.skip();
-        const m = cfg.master;
-        const db = rec.one("aws:rds/instance:Instance").inputs;
-        assert.equal(db.engine, "postgres");
-        assert.equal(db.engineVersion, String(m.engineMajor));
-        assert.equal(db.publiclyAccessible, false);
-        assert.equal(db.storageEncrypted, true);
-        assert.equal(db.manageMasterUserPassword, true);
-        assert.equal(db.password, undefined);
-        assert.equal(db.backupRetentionPeriod, m.backupRetentionDays);
-        assert.equal(db.deletionProtection, m.deletionProtection);
-        assert.equal(db.multiAz, m.multiAz);
-        assert.equal(db.performanceInsightsEnabled, m.performanceInsights);
-        assert.equal(db.skipFinalSnapshot, m.skipFinalSnapshot);
-        if (!m.skipFinalSnapshot) assert.ok(db.finalSnapshotIdentifier);
-        assert.equal(db.kmsKeyId, m.kmsKeyArn);
-        const params = rec.one("aws:rds/parameterGroup:ParameterGroup").inputs;
-        assert.equal(params.family, `postgres${m.engineMajor}`);
-        assert.ok(params.parameters.some((p: { name: string; value: string }) => p.name === "rds.force_ssl" && p.value === "1"));
-        const sg = rec.one("aws:ec2/securityGroup:SecurityGroup");
-        assert.equal(sg.inputs.ingress, undefined, "no inline rules");
-        for (const rule of rec.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) {
-          assert.deepEqual([rule.inputs.fromPort, rule.inputs.toPort, rule.inputs.ipProtocol], [5432, 5432, "tcp"]);
-          assert.notEqual(rule.inputs.cidrIpv4, "0.0.0.0/0");
-        }
-        const fromSg = rec.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => r.inputs.referencedSecurityGroupId);
-        assert.equal(fromSg.length, 1);
-        assert.equal(fromSg[0].inputs.referencedSecurityGroupId, cfg.cluster.mode === "shared" ? SHARED_CLUSTER["platform-org/eks-platform/prod"].nodeSecurityGroupId : fromSg[0].inputs.referencedSecurityGroupId);
-        assert.match(fromSg[0].inputs.referencedSecurityGroupId, /^sg-/);
-      });
+      const m = cfg.master;
+      if (m.mode === "create")
+        it("creates the master private, encrypted, TLS-only, backed up, with an RDS-managed password", () => {
+          const db = rec.one("aws:rds/instance:Instance").inputs;
+          assert.equal(db.engine, "postgres");
+          assert.equal(db.engineVersion, String(m.engineMajor));
+          assert.equal(db.publiclyAccessible, false);
+          assert.equal(db.storageEncrypted, true);
+          assert.equal(db.manageMasterUserPassword, true);
+          assert.equal(db.password, undefined);
+          assert.equal(db.backupRetentionPeriod, m.backupRetentionDays);
+          assert.equal(db.deletionProtection, m.deletionProtection);
+          assert.equal(db.multiAz, m.multiAz);
+          assert.equal(db.performanceInsightsEnabled, m.performanceInsights);
+          assert.equal(db.skipFinalSnapshot, m.skipFinalSnapshot);
+          if (!m.skipFinalSnapshot) assert.ok(db.finalSnapshotIdentifier);
+          assert.equal(db.kmsKeyId, m.kmsKeyArn);
+          const params = rec.one("aws:rds/parameterGroup:ParameterGroup").inputs;
+          assert.equal(params.family, `postgres${m.engineMajor}`);
+          assert.ok(params.parameters.some((p: { name: string; value: string }) => p.name === "rds.force_ssl" && p.value === "1"));
+          const sg = rec.one("aws:ec2/securityGroup:SecurityGroup");
+          assert.equal(sg.inputs.ingress, undefined, "no inline rules");
+          for (const rule of rec.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) {
+            assert.deepEqual([rule.inputs.fromPort, rule.inputs.toPort, rule.inputs.ipProtocol], [5432, 5432, "tcp"]);
+            assert.notEqual(rule.inputs.cidrIpv4, "0.0.0.0/0");
+          }
+          const fromSg = rec.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => r.inputs.referencedSecurityGroupId);
+          assert.equal(fromSg.length, 1);
+          assert.equal(fromSg[0].inputs.referencedSecurityGroupId, cfg.cluster.mode === "shared" ? SHARED_CLUSTER["platform-org/eks-platform/prod"].nodeSecurityGroupId : fromSg[0].inputs.referencedSecurityGroupId);
+          assert.match(fromSg[0].inputs.referencedSecurityGroupId, /^sg-/);
+        });
 
       it("keeps snapshot images in an immutable, scanned, encrypted repository holding the last N", () => {
         const snap = rec.one("aws:ecr/repository:Repository", /-snapshots$/).inputs;
@@ -375,46 +375,47 @@ describe("stacks/ through index.ts under mocks", function () {
         assert.deepEqual(svc.spec.ports.map((p: { port: number }) => p.port), [API_PORT, READER_PORT]);
       });
 
-      it("schedules the refresh CronJob from config", function () {
-        if (cfg.snapshot.schedule === "off") return this.skip();
-        const cron = rec.one("kubernetes:batch/v1:CronJob").inputs.spec;
-        assert.equal(cron.schedule, cfg.snapshot.schedule);
-        assert.equal(cron.concurrencyPolicy, "Forbid");
-        const env = cron.jobTemplate.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name);
-        assert.ok(!env.includes("SNAPSHOT_TAG"), "scheduled bakes tag with the snapshot id");
-      });
+      if (cfg.snapshot.schedule !== "off")
+        it("schedules the refresh CronJob from config", () => {
+          const cron = rec.one("kubernetes:batch/v1:CronJob").inputs.spec;
+          assert.equal(cron.schedule, cfg.snapshot.schedule);
+          assert.equal(cron.concurrencyPolicy, "Forbid");
+          const env = cron.jobTemplate.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name);
+          assert.ok(!env.includes("SNAPSHOT_TAG"), "scheduled bakes tag with the snapshot id");
+        });
 
-      it("creates an EKS cluster with a private endpoint, IRSA and encrypted IMDSv2-only nodes", function () {
-        if (cfg.cluster.mode !== "new") return this.skip();
-        const n = cfg.cluster.nodes;
-        const eks = rec.one("eks:index:Cluster");
-        assert.equal(eks.remote, true);
-        assert.equal(eks.inputs.endpointPublicAccess, cfg.cluster.endpointPublicAccess);
-        assert.equal(eks.inputs.endpointPrivateAccess, true);
-        assert.equal(eks.inputs.createOidcProvider, true);
-        assert.equal(eks.inputs.skipDefaultNodeGroup, true);
-        assert.equal(eks.inputs.vpcCniOptions.enableNetworkPolicy, true, "NetworkPolicies are enforced");
-        const ng = rec.one("eks:index:ManagedNodeGroup").inputs;
-        const family = n.amiFamily === "bottlerocket" ? "BOTTLEROCKET" : "AL2023";
-        assert.match(ng.amiType, new RegExp(`^${family}_${n.architecture === "arm64" ? "ARM_64" : "x86_64"}`));
-        assert.deepEqual(ng.scalingConfig, { minSize: n.minSize, maxSize: n.maxSize, desiredSize: n.desiredSize ?? n.minSize });
-        assert.equal(ng.ignoreScalingChanges, true);
-        const lt = rec.one("aws:ec2/launchTemplate:LaunchTemplate").inputs;
-        assert.equal(lt.metadataOptions.httpTokens, "required");
-        assert.equal(lt.metadataOptions.httpPutResponseHopLimit, 1);
-        assert.ok(lt.blockDeviceMappings.every((b: { ebs: { encrypted: string } }) => b.ebs.encrypted === "true"));
-        const data = lt.blockDeviceMappings.at(-1);
-        assert.equal(data.ebs.volumeSize, n.diskSizeGiB);
-        assert.equal(data.deviceName, n.amiFamily === "bottlerocket" ? "/dev/xvdb" : "/dev/xvda");
-      });
+      const cluster = cfg.cluster;
+      if (cluster.mode === "new")
+        it("creates an EKS cluster with a private endpoint, IRSA and encrypted IMDSv2-only nodes", () => {
+          const n = cluster.nodes;
+          const eks = rec.one("eks:index:Cluster");
+          assert.equal(eks.remote, true);
+          assert.equal(eks.inputs.endpointPublicAccess, cluster.endpointPublicAccess);
+          assert.equal(eks.inputs.endpointPrivateAccess, true);
+          assert.equal(eks.inputs.createOidcProvider, true);
+          assert.equal(eks.inputs.skipDefaultNodeGroup, true);
+          assert.equal(eks.inputs.vpcCniOptions.enableNetworkPolicy, true, "NetworkPolicies are enforced");
+          const ng = rec.one("eks:index:ManagedNodeGroup").inputs;
+          const family = n.amiFamily === "bottlerocket" ? "BOTTLEROCKET" : "AL2023";
+          assert.match(ng.amiType, new RegExp(`^${family}_${n.architecture === "arm64" ? "ARM_64" : "x86_64"}`));
+          assert.deepEqual(ng.scalingConfig, { minSize: n.minSize, maxSize: n.maxSize, desiredSize: n.desiredSize ?? n.minSize });
+          assert.equal(ng.ignoreScalingChanges, true);
+          const lt = rec.one("aws:ec2/launchTemplate:LaunchTemplate").inputs;
+          assert.equal(lt.metadataOptions.httpTokens, "required");
+          assert.equal(lt.metadataOptions.httpPutResponseHopLimit, 1);
+          assert.ok(lt.blockDeviceMappings.every((b: { ebs: { encrypted: string } }) => b.ebs.encrypted === "true"));
+          const data = lt.blockDeviceMappings.at(-1);
+          assert.equal(data.ebs.volumeSize, n.diskSizeGiB);
+          assert.equal(data.deviceName, n.amiFamily === "bottlerocket" ? "/dev/xvdb" : "/dev/xvda");
+        });
 
-      it("reads the shared cluster from its stack", function () {
-        if (cfg.cluster.mode !== "shared") return this.skip();
-        const ref = rec.one("pulumi:pulumi:StackReference");
-        assert.equal(ref.id, cfg.cluster.stack);
-        const shared = SHARED_CLUSTER[cfg.cluster.stack as keyof typeof SHARED_CLUSTER];
-        assert.deepEqual(rec.one("aws:rds/subnetGroup:SubnetGroup").inputs.subnetIds, shared.privateSubnetIds);
-      });
+      if (cluster.mode === "shared")
+        it("reads the shared cluster from its stack", () => {
+          const ref = rec.one("pulumi:pulumi:StackReference");
+          assert.equal(ref.id, cluster.stack);
+          const shared = SHARED_CLUSTER[cluster.stack as keyof typeof SHARED_CLUSTER];
+          assert.deepEqual(rec.one("aws:rds/subnetGroup:SubnetGroup").inputs.subnetIds, shared.privateSubnetIds);
+        });
 
       it("exports the endpoints, the repository, the image and the namespace", async () => {
         const out = async (k: string) => String(await valueOf(exports[k] as never));
@@ -428,6 +429,14 @@ describe("stacks/ through index.ts under mocks", function () {
       });
     });
   }
+
+  it("every check that applies only to some stacks applies to at least one stack file", () => {
+    const cfgs = stackFiles().map((f) => parsedConfig(loadStackConfig(f, STACK_SECRETS[stackName(f)] ?? {}).config));
+    assert.ok(cfgs.some((c) => c.master.mode === "create"), "a stack creates its master");
+    assert.ok(cfgs.some((c) => c.snapshot.schedule !== "off"), "a stack has a refresh schedule");
+    assert.ok(cfgs.some((c) => c.cluster.mode === "new"), "a stack creates its cluster");
+    assert.ok(cfgs.some((c) => c.cluster.mode === "shared"), "a stack uses a shared cluster");
+  });
 
   it("prod's API tokens become a Secret mounted as files, never ConfigMap text", async () => {
     const { config, secretKeys } = loadStackConfig("Pulumi.prod.yaml", STACK_SECRETS.prod);
