@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { apiSettings } from "./api-settings";
 
 /**
  * The stack configuration of one tenant/environment (the `container-native-db:*` keys of a
@@ -204,8 +205,18 @@ export const StackConfigSchema = z
     master: z.discriminatedUnion("mode", [masterCreate, masterExisting]),
     snapshot,
     fleet: fleet.default(() => fleet.parse({})),
-    /** The read API's settings, written to api.json as given (the API validates it at start). No secrets here. */
-    api: z.record(z.string(), z.unknown()).default({}),
+    /**
+     * The read API's settings, written to api.json as given (plus the token files the deploy fills in).
+     * Checked here with the API's own schema (common/api-config.ts), so a bad key fails `pulumi preview`,
+     * not the pods. No secrets here.
+     */
+    api: z
+      .record(z.string(), z.unknown())
+      .superRefine((api, ctx) => {
+        // Re-reported as zod found them (path relative to `api`; zod prefixes it), so formatIssues words them.
+        for (const i of apiSettings(api).issues) ctx.addIssue(i as unknown as z.core.$ZodRawIssue);
+      })
+      .default({}),
     images: z
       .object({
         /** Base of the tools image; pin by digest in production (default: postgres:<master major>-bookworm). */

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { API_PORT, IMAGE_SNAPSHOT_DIR, READER_PORT, READER_ROLE, READY_FILE, SOCKET_DIR } from "../common/contract";
+import { API_CONFIG_DIR, API_CONFIG_FILE, API_TOKENS_DIR, renderApiConfig } from "./api-settings";
 import {
   containerSecurityContext,
   labels,
@@ -57,39 +58,6 @@ export interface ReadFleetArgs {
   apiConfig?: Record<string, unknown>;
   /** Bearer tokens by name (a Secret, mounted as files): one per such `auth.tokens` entry. @default undefined */
   apiTokens?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-}
-
-/** Where the API finds its settings and (optionally) its token file. */
-export const API_CONFIG_DIR = "/etc/cndb";
-export const API_CONFIG_FILE = `${API_CONFIG_DIR}/api.json`;
-export const API_TOKENS_DIR = `${API_CONFIG_DIR}/secrets`;
-
-/**
- * api.json from the stack's API settings: every `auth.tokens` entry that names neither `sha256` nor
- * `file` gets `file: /etc/cndb/secrets/<name>` (the mounted token Secret). Returns those names.
- */
-export function renderApiConfig(config: Record<string, unknown>): { json: string; secretTokenNames: string[] } {
-  const where = "ReadFleet";
-  const names: string[] = [];
-  const auth = config.auth as { tokens?: unknown } | undefined;
-  let out = config;
-  if (auth !== undefined) {
-    if (typeof auth !== "object" || auth === null || !Array.isArray(auth.tokens))
-      throw new ArgsError(where, "apiConfig.auth", "must be an object with a tokens array");
-    const tokens = auth.tokens.map((t: unknown, i: number) => {
-      if (typeof t !== "object" || t === null) throw new ArgsError(where, `apiConfig.auth.tokens.${i}`, "must be an object");
-      const e = t as Record<string, unknown>;
-      if ("token" in e) throw new ArgsError(where, `apiConfig.auth.tokens.${i}.token`, "must not be set: a token never goes into the ConfigMap (use apiTokens)");
-      if (typeof e.name !== "string" || !/^[-._a-zA-Z0-9]{1,63}$/.test(e.name))
-        throw new ArgsError(where, `apiConfig.auth.tokens.${i}.name`, `must be 1-63 characters of letters, digits, "-", "_" and "." (got ${JSON.stringify(e.name)})`);
-      if (e.sha256 !== undefined || e.file !== undefined) return e;
-      if (names.includes(e.name)) throw new ArgsError(where, `apiConfig.auth.tokens.${i}.name`, `is used twice ("${e.name}")`);
-      names.push(e.name);
-      return { ...e, file: `${API_TOKENS_DIR}/${e.name}` };
-    });
-    out = { ...config, auth: { ...auth, tokens } };
-  }
-  return { json: JSON.stringify(out, null, 2), secretTokenNames: names };
 }
 
 /** Deployment fields the bake CronJob owns (promotions): Pulumi must not revert them. The HPA owns replicas. */

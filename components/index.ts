@@ -1,4 +1,5 @@
 /** container-native-db: the components a Pulumi program imports (`import { ContainerNativeDatabase } from "container-native-db"`). */
+export * from "./api-settings";
 export * from "./bake-script";
 export * from "./cluster";
 export * from "./config";

@@ -226,7 +226,16 @@ describe("component argument validation", () => {
       "apiConfig.auth.tokens.0.token",
       /never goes into the ConfigMap/,
     );
-    const r = renderApiConfig({ maxLimit: 10, auth: { tokens: [{ name: "a", routes: ["*"] }, { name: "b", sha256: "0".repeat(64), routes: ["rows"] }] } });
+    // The read API's own schema, on the config as deployed (filled-in token files validate).
+    argsError(() => validateFleetArgs({ tenant: "t", apiConfig: { maxLimit: 10 } }), "apiConfig.defaultLimit", /must be <= maxLimit \(10\)/);
+    argsError(() => validateFleetArgs({ tenant: "t", apiConfig: { poolSize: 0 } }), "apiConfig.poolSize", /is invalid: Too small: .*>0 \(got 0\)/);
+    argsError(() => validateFleetArgs({ tenant: "t", apiConfig: { sql: { enable: true } } }), "apiConfig.sql", /has unknown key\(s\) enable/);
+    argsError(
+      () => renderApiConfig({ auth: { tokens: [{ name: "x", routes: ["queries/nope"] }] } }),
+      "apiConfig.auth.tokens.0.routes.0",
+      /is invalid: no named query nope in queries/,
+    );
+    const r = renderApiConfig({ defaultLimit: 5, maxLimit: 10, auth: { tokens: [{ name: "a", routes: ["*"] }, { name: "b", sha256: "0".repeat(64), routes: ["rows"] }] } });
     assert.deepEqual(JSON.parse(r.json).auth.tokens, [
       { name: "a", routes: ["*"], file: "/etc/cndb/secrets/a" },
       { name: "b", sha256: "0".repeat(64), routes: ["rows"] },

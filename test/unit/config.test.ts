@@ -90,6 +90,29 @@ describe("stack config (components/config.ts)", () => {
     ]);
   });
 
+  it("checks `api` with the read API's own schema, naming the key path under api", () => {
+    const bad: [unknown, string][] = [
+      [{ maxLimit: 200000 }, "api.maxLimit: Too big: expected number to be <=100000 (got 200000)"],
+      [{ maxLimt: 5 }, "api: unknown key(s) maxLimt"],
+      [{ defaultLimit: 50, maxLimit: 10 }, "api.defaultLimit must be <= maxLimit (10)"],
+      [{ sql: { enabled: "yes" } }, 'api.sql.enabled: Invalid input: expected boolean, received string (got "yes")'],
+      [{ queries: { q: { sql: "DELETE FROM t" } } }, "api.queries.q.sql must be one read-only statement starting with SELECT, WITH, VALUES or TABLE"],
+      [{ auth: { tokens: [{ name: "a", routes: ["everything"] }] } }, 'api.auth.tokens.0.routes.0 must be * or one of snapshot, tables, rows, queries, sql, metrics, queries/<name> (got "everything")'],
+      [{ auth: { tokens: [{ name: "a", sha256: "a".repeat(64), file: "/t", routes: ["rows"] }] } }, "api.auth.tokens.0: give exactly one of sha256 or file"],
+      [{ auth: { tokens: [{ name: "a", token: "plain", routes: ["rows"] }] } }, "api.auth.tokens.0.token must not be set: a token never goes into the ConfigMap (use apiTokens)"],
+      [{ auth: { tokens: [{ name: "a b", routes: ["rows"] }] } }, 'api.auth.tokens.0.name must be 1-63 characters of letters, digits, "-", "_" and "." (got "a b")'],
+      [{ auth: { tokens: [{ name: "a", routes: ["rows"] }, { name: "a", routes: ["sql"] }] } }, 'api.auth.tokens.1.name is used twice ("a")'],
+      ["limits", 'api: Invalid input: expected record, received string (got "limits")'],
+    ];
+    for (const [api, problem] of bad) assert.deepEqual(problems({ ...base, api }), [problem], JSON.stringify(api));
+  });
+
+  it("accepts `api` tokens the deploy gives a file (no sha256, no file) and keeps `api` as written", () => {
+    const api = { maxLimit: 5000, auth: { tokens: [{ name: "web", routes: ["rows", "queries/top"] }] }, queries: { top: { sql: "SELECT 1" } } };
+    assert.deepEqual(parseStackConfig({ ...base, api }).api, api, "no defaults or token files added: api.json is rendered from it");
+    assert.deepEqual(parseStackConfig(base).api, {});
+  });
+
   for (const file of stackFiles()) {
     it(`accepts stacks/${file}`, () => {
       const { config } = loadStackConfig(file);

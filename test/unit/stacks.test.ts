@@ -460,17 +460,25 @@ describe("stacks/ through index.ts under mocks", function () {
     await assert.rejects(runProgram(config, secretKeys), /container-native-db:flet is not a known key/);
   });
 
-  it("a bad value fails with its key path before any resource is registered", async () => {
-    const { config, secretKeys } = loadStackConfig("Pulumi.dev.yaml");
-    config["container-native-db:fleet"] = JSON.stringify({ minReplicas: 3, maxReplicas: 1 });
-    const recorder = new Recorder();
-    await assert.rejects(
-      runWithMocks(() => {
-        delete require.cache[require.resolve("../../index")];
-        return require("../../index");
-      }, { config, secretKeys, recorder }),
-      /fleet\.maxReplicas must be >= fleet\.minReplicas \(got 1 < 3\)/,
-    );
-    assert.deepEqual(recorder.resources, []);
-  });
+  const badValues: [string, unknown, RegExp][] = [
+    ["fleet", { minReplicas: 3, maxReplicas: 1 }, /fleet\.maxReplicas must be >= fleet\.minReplicas \(got 1 < 3\)/],
+    // The read API's settings fail the preview, not the pods.
+    ["api", { maxLimit: 0 }, /api\.maxLimit: Too small: expected number to be >0 \(got 0\)/],
+    ["api", { auth: { tokens: [{ name: "web", routes: ["writes"] }] } }, /api\.auth\.tokens\.0\.routes\.0 must be \* or one of snapshot, tables, rows/],
+  ];
+  for (const [key, value, error] of badValues) {
+    it(`a bad ${key} value fails with its key path before any resource is registered: ${JSON.stringify(value)}`, async () => {
+      const { config, secretKeys } = loadStackConfig("Pulumi.dev.yaml");
+      config[`container-native-db:${key}`] = JSON.stringify(value);
+      const recorder = new Recorder();
+      await assert.rejects(
+        runWithMocks(() => {
+          delete require.cache[require.resolve("../../index")];
+          return require("../../index");
+        }, { config, secretKeys, recorder }),
+        error,
+      );
+      assert.deepEqual(recorder.resources, []);
+    });
+  }
 });
