@@ -11,7 +11,7 @@ import { newSnapshotId, SNAPSHOT_FORMAT, type SnapshotManifest, type TableEntry 
 import { findPgBinaries, MissingPostgresError, type PgBinaries } from "../pg/binaries";
 import { chownTree, pgRunAs } from "../pg/run-as";
 import type { PgServer } from "../pg/server";
-import { CHECKSUM_SESSION, largeObjectsSum, sequenceStates, tableSum, type Sum, type Summable } from "./checksum";
+import { CHECKSUM_SESSION, largeObjectsSum, sequenceStates, snapshotSums } from "./checksum";
 import { loadDatabaseInfo } from "./database";
 import { runDump } from "./dump";
 import { abortError, asBakeError, BakeError, throwIfAborted, type BakeErrorCode } from "./errors";
@@ -21,7 +21,7 @@ import { quoteExact } from "./patterns";
 import { ProgressReporter, type BakeProgress } from "./progress";
 import { finishDatabase, freeze, prepareCluster, runRestore, sealForStandby, type RestoreContext } from "./restore";
 import { fetchDbSecret, mergeSecret } from "./secret";
-import { loadCatalog, qualified, selectRelations, type Rel, type Selection } from "./select";
+import { loadCatalog, selectRelations, type Rel, type Selection } from "./select";
 import { checkDumpVersion, connectSource, parseSource, programMajor, sourceError, type Source } from "./source";
 import { startBakedSnapshot, verifyReplica, type Expected } from "./verify";
 
@@ -166,7 +166,7 @@ export async function bake(opts: BakeOptions): Promise<BakeResult> {
         bin, source, snapshot, dumpDir, jobs, selection: sel, signal,
         onProgress: (t, b) => progress.progress({ tablesDone: t, tablesTotal: leafTables.length, bytesDone: b, bytesTotal: dumpTotal }),
       }).catch(fail),
-      masterSums(master, data, signal).catch((e) => fail(sourceError(e, source))),
+      masterSums(master, source, snapshot, data, jobs, signal).catch((e) => fail(sourceError(e, source))),
       prepareCluster(ctx, db).catch((e) => fail(asBakeError(e, "restore", "preparing the new cluster"))),
     ]);
     if (dumped.status === "rejected" || summed.status === "rejected" || prepared.status === "rejected") throw firstError;
@@ -202,7 +202,7 @@ export async function bake(opts: BakeOptions): Promise<BakeResult> {
     progress.start("verify", { tablesDone: 0, tablesTotal: data.length });
     const standby = await startBakedSnapshot(bin, pgdata, { logFile: path.join(work, "verify.log") });
     servers.push(standby);
-    const verified = await verifyReplica(standby, db.name, expected, sel.schemas, signal, (t) => progress.progress({ tablesDone: t, tablesTotal: data.length }));
+    const verified = await verifyReplica(standby, db.name, expected, sel.schemas, signal, (t) => progress.progress({ tablesDone: t, tablesTotal: data.length }), jobs);
     await standby.stop("fast");
     if ((await standby.exited) !== 0) throw new BakeError("verify", `the verification standby did not stop cleanly:\n${standby.logTail()}`);
     progress.end({ tablesDone: data.length, tablesTotal: data.length });
@@ -299,18 +299,10 @@ async function keptSequences(c: pg.ClientBase, sel: Selection, signal: AbortSign
   return out;
 }
 
-/** Counts, checksums and large objects on the master, inside the snapshot. */
-async function masterSums(c: pg.ClientBase, data: Array<Rel & { kind: "r" | "p" | "m" }>, signal: AbortSignal): Promise<Omit<Expected, "sequences">> {
-  const tables: Array<Summable & Sum> = [];
-  for (const r of data) {
-    throwIfAborted(signal);
-    const t: Summable = { schema: r.schema, name: r.name, kind: r.kind, unpopulated: r.unpopulated };
-    try {
-      tables.push({ ...t, ...(await tableSum(c, t)) });
-    } catch (e) {
-      throw new Error(`checksum of ${qualified(r)} on the master: ${(e as Error).message}`);
-    }
-  }
+/** Counts, checksums (N sessions at a time, see snapshotSums) and large objects on the master, inside the snapshot. */
+async function masterSums(c: pg.ClientBase, source: Source, snapshot: string, data: Array<Rel & { kind: "r" | "p" | "m" }>, jobs: number, signal: AbortSignal): Promise<Omit<Expected, "sequences">> {
+  const rels = data.map((r) => ({ schema: r.schema, name: r.name, kind: r.kind, unpopulated: r.unpopulated, bytes: r.bytes }));
+  const tables = await snapshotSums(c, () => connectSource(source), snapshot, rels, jobs, signal);
   return { tables, largeObjects: await largeObjectsSum(c) };
 }
 

@@ -4,7 +4,7 @@ import pg from "pg";
 import type { PgBinaries } from "../pg/binaries";
 import { freePort } from "../pg/ports";
 import { startServer, type PgServer, type Settings } from "../pg/server";
-import { CHECKSUM_SESSION, largeObjectsSum, sequenceStates, tableSum, type Sum, type Summable } from "./checksum";
+import { CHECKSUM_ALGORITHM, CHECKSUM_SESSION, checksumAlgorithm, largeObjectsSum, sequenceStates, sumTables, UNPOPULATED, type Sum, type Summable } from "./checksum";
 import { BakeError, throwIfAborted } from "./errors";
 import { quoteExact } from "./patterns";
 
@@ -56,35 +56,59 @@ export interface Verified {
   bytes: Map<string, number>;
 }
 
-/** Recomputes every count and checksum on the baked replica; any difference fails the bake. */
-export async function verifyReplica(server: PgServer, database: string, expected: Expected, schemas: string[], signal?: AbortSignal, onTable?: (done: number) => void): Promise<Verified> {
-  const c = new pg.Client(server.socketConfig(database));
-  await c.connect();
+/**
+ * Recomputes every count and checksum on the baked replica, `jobs` sessions at a time, each with the
+ * algorithm its expected checksum names (an unknown one is refused before any work); any difference fails
+ * the bake.
+ */
+export async function verifyReplica(
+  server: PgServer,
+  database: string,
+  expected: Expected,
+  schemas: string[],
+  signal?: AbortSignal,
+  onTable?: (done: number) => void,
+  jobs = 1,
+): Promise<Verified> {
+  const algorithms = expected.tables.map((t) => {
+    if (t.checksum === UNPOPULATED) return CHECKSUM_ALGORITHM;
+    try {
+      return checksumAlgorithm(t.checksum, `${t.schema}.${t.name}: checksum`);
+    } catch (e) {
+      throw new BakeError("verify", `cannot verify against this manifest: ${(e as Error).message}`);
+    }
+  });
+  const sessions: pg.Client[] = [];
   try {
-    await c.query(CHECKSUM_SESSION);
+    for (let i = 0; i < Math.max(1, Math.min(jobs, expected.tables.length)); i++) {
+      const c = new pg.Client(server.socketConfig(database));
+      sessions.push(c);
+      await c.connect();
+      await c.query(CHECKSUM_SESSION);
+    }
+    const [c, ...helpers] = sessions;
     const rec = await c.query<{ r: boolean }>("SELECT pg_catalog.pg_is_in_recovery() AS r");
     if (!rec.rows[0].r) throw new BakeError("verify", "the baked PGDATA did not start as a standby (it would accept writes)");
+    const index = new Map(expected.tables.map((t, i) => [t, i]));
+    const sums = await sumTables(c, expected.tables, { helpers, algorithm: (t) => algorithms[index.get(t)!], signal, onTable: (_t, _s, done) => onTable?.(done) });
+    throwIfAborted(signal);
     const diffs: string[] = [];
-    const bytes = new Map<string, number>();
-    let done = 0;
-    for (const t of expected.tables) {
-      throwIfAborted(signal);
+    expected.tables.forEach((t, i) => {
       const key = `${t.schema}.${t.name}`;
-      let got: Sum;
-      try {
-        got = await tableSum(c, t);
-      } catch (e) {
-        diffs.push(`${key}: cannot be read on the replica (${(e as Error).message})`);
-        continue;
-      }
+      const got = sums[i];
+      if (got instanceof Error) return diffs.push(`${key}: cannot be read on the replica (${got.message})`);
       // the restore refreshes matviews from the snapshot's data: a stale one on the master differs
       const hint = t.kind === "m" ? " (a materialized view stale on the master, or whose query is not deterministic: REFRESH it on the master)" : "";
       if (got.rows !== t.rows) diffs.push(`${key}: ${got.rows} rows on the replica, ${t.rows} on the master${hint}`);
       else if (got.checksum !== t.checksum) diffs.push(`${key}: same row count but different content${hint}`);
-      const size = await c.query<{ b: string }>(`SELECT pg_catalog.pg_total_relation_size(${lit(quoteExact(t.schema, t.name))}::regclass)::int8 AS b`);
-      bytes.set(key, Number(size.rows[0].b));
-      onTable?.(++done);
-    }
+    });
+    const bytes = new Map<string, number>();
+    const readable = expected.tables.filter((_, i) => !(sums[i] instanceof Error));
+    const size = await c.query<{ b: string }>(
+      "SELECT pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(x))::int8 AS b FROM unnest($1::text[]) WITH ORDINALITY u(x, i) ORDER BY i",
+      [readable.map((t) => quoteExact(t.schema, t.name))],
+    );
+    readable.forEach((t, i) => bytes.set(`${t.schema}.${t.name}`, Number(size.rows[i].b ?? 0)));
     const seqs = await sequenceStates(c, schemas, signal);
     for (const [name, want] of expected.sequences) {
       const got = seqs.get(name)?.state;
@@ -103,7 +127,7 @@ export async function verifyReplica(server: PgServer, database: string, expected
     }
     return { bytes };
   } finally {
-    await c.end().catch(() => undefined);
+    await Promise.all(sessions.map((s) => s.end().catch(() => undefined)));
   }
 }
 
@@ -119,4 +143,3 @@ export function sequenceWithin(got: string, before: string, after: string): bool
   return (b <= g && g <= a) || (a <= g && g <= b);
 }
 
-const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;

@@ -4,7 +4,7 @@ import path from "node:path";
 import pg from "pg";
 import { parseManifest } from "../../common/snapshot";
 import { bake, startBakedSnapshot, type BakeProgress, type BakeResult } from "../../runtime/bake";
-import { largeObjectsSum } from "../../runtime/bake/checksum";
+import { CHECKSUM_SESSION, largeObjectsSum, tableSum } from "../../runtime/bake/checksum";
 import { verifyReplica } from "../../runtime/bake/verify";
 import { findPgBinaries, type PgBinaries } from "../../runtime/pg/binaries";
 import type { PgServer } from "../../runtime/pg/server";
@@ -146,6 +146,25 @@ describe("bake: fidelity on a demanding schema", function () {
       assert.match(e.message, /sequence app\.ticket_seq: 1507\/true on the replica, 1500\/true on the master/);
       return true;
     });
+  });
+
+  it("verification recomputes with the algorithm each expected checksum names, and refuses an unknown one", async () => {
+    const kind = { table: "r", partitioned: "p", matview: "m" } as const;
+    assert.ok(result.manifest.tables.every((t) => /^(hte64:|unpopulated$)/.test(t.checksum)), "new bakes write hte64");
+    const summer = await connect(withDatabase(m.url, DB));
+    await summer.query(CHECKSUM_SESSION);
+    // the earlier format, recomputed on the master: a manifest written with it still verifies
+    const tables = [];
+    for (const t of result.manifest.tables) {
+      const s = { schema: t.schema, name: t.name, kind: kind[t.kind], unpopulated: t.checksum === "unpopulated" };
+      tables.push({ ...s, ...(await tableSum(summer, s, "md5sum64")) });
+    }
+    await summer.end();
+    assert.ok(tables.some((t) => t.checksum.startsWith("md5sum64:")));
+    const expected = { tables, sequences: new Map(), largeObjects: await largeObjectsSum(copy) };
+    await verifyReplica(replica, DB, expected, result.manifest.schemas, undefined, undefined, 2);
+    tables[0].checksum = "sha9:1";
+    await assert.rejects(verifyReplica(replica, DB, expected, result.manifest.schemas), /cannot verify against this manifest: .*unknown checksum algorithm "sha9"; known: hte64, md5sum64/);
   });
 
   describe("writes are refused on the baked replica through every path", () => {
