@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyServerOptions } from "fastify";
+import pino from "pino";
 import { API_PORT } from "../../common/contract";
 import { parseManifest, type SnapshotManifest } from "../../common/snapshot";
 import { Backends } from "./backends";
@@ -14,7 +15,8 @@ export interface ServeOptions {
   port: number;
   listen?: string;
   configFile?: string;
-  logger?: boolean;
+  /** @default false */
+  logger?: FastifyServerOptions["logger"];
 }
 
 export interface RunningApi {
@@ -83,23 +85,33 @@ export function register(program: Command): void {
     .option("--listen <addr>", "listen address", "127.0.0.1")
     .option("--config <file>", "API config file (JSON): named queries, limits, auth tokens, sql endpoint")
     .action(async (opts: { replica: string[]; snapshot: string; port: string; listen: string; config?: string }) => {
+      // Asynchronous writes: a request never waits on stdout, and lines that arrive during a write go out
+      // together in the next one. Flushed before exit.
+      const log = pino.destination({ dest: 1, sync: false });
       const api = await serveApi({
         replicas: opts.replica,
         snapshotDir: opts.snapshot,
         port: parsePort(opts.port),
         listen: opts.listen,
         configFile: opts.config,
-        logger: true,
+        logger: { stream: log },
       });
       console.log(`api listening url=${api.url} snapshot=${api.snapshot.id} replicas=${opts.replica.length}`);
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off("SIGTERM", stop);
           process.off("SIGINT", stop);
-          api.close().then(resolve, (e) => {
-            console.error(`cndb api: ${(e as Error).message}`);
-            resolve();
-          });
+          api
+            .close()
+            .catch((e) => console.error(`cndb api: ${(e as Error).message}`))
+            .finally(() => {
+              try {
+                log.flushSync();
+              } catch {
+                // nothing buffered, or stdout gone
+              }
+              resolve();
+            });
         };
         process.on("SIGTERM", stop);
         process.on("SIGINT", stop);

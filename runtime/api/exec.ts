@@ -102,3 +102,20 @@ async function findBadParam(client: pg.ClientBase, params: Param[]): Promise<Par
   }
   return undefined;
 }
+
+/** Prepared statements per pooled connection: names by SQL text, at most PREPARED_PER_CONNECTION. */
+const prepared = new WeakMap<object, Map<string, string>>();
+export const PREPARED_PER_CONNECTION = 200;
+
+/**
+ * A statement name for `text` on this connection, so PostgreSQL parses and plans it once per connection
+ * rather than per request (a replica's schema never changes, so a prepared plan never goes stale). Past
+ * the cap, new texts run unnamed: arbitrary filter shapes cannot grow the sessions without bound.
+ */
+export function statementName(client: object, text: string): string | undefined {
+  let names = prepared.get(client);
+  if (!names) prepared.set(client, (names = new Map()));
+  let name = names.get(text);
+  if (name === undefined && names.size < PREPARED_PER_CONNECTION) names.set(text, (name = `cndb_${names.size}`));
+  return name;
+}

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError, show } from "./errors";
-import { explainFailure, queryCapped, readOnly } from "./exec";
+import { explainFailure, queryCapped, readOnly, statementName } from "./exec";
 import { NOT_MODIFIED, type ApiContext } from "./context";
 import { bindNamedParams, parseSqlBody } from "./queries";
 import { buildRowQuery, buildRowsQuery, nextCursor } from "./rows";
@@ -71,7 +71,7 @@ export function registerRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const values = q.params.map((p) => p.value);
       let res;
       try {
-        res = await client.query<unknown[]>({ text: q.sql, values, rowMode: "array" });
+        res = await client.query<unknown[]>({ name: statementName(client, q.sql), text: q.sql, values, rowMode: "array" });
       } catch (e) {
         throw await explainFailure(e, client, q.params, { timeoutMs: config.statementTimeoutMs });
       }
@@ -87,7 +87,7 @@ export function registerRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const q = buildRowQuery(t, req.params.key, req.query);
       let res;
       try {
-        res = await client.query<unknown[]>({ text: q.sql, values: q.params.map((p) => p.value), rowMode: "array" });
+        res = await client.query<unknown[]>({ name: statementName(client, q.sql), text: q.sql, values: q.params.map((p) => p.value), rowMode: "array" });
       } catch (e) {
         throw await explainFailure(e, client, q.params, { timeoutMs: config.statementTimeoutMs });
       }

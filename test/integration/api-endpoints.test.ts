@@ -429,4 +429,23 @@ describe("read API: every endpoint against real PostgreSQL", function () {
     const r = await call(app, "/v1/queries/nap");
     assert.equal(r.status, 200, JSON.stringify(r.body));
   });
+
+  it("row reads run as statements prepared once per connection, bounded per connection", async () => {
+    const one = new Backends([{ id: "r1", url: f.readerUrl, snapshot: f.snapshot }], { poolSize: 1 });
+    const api = await buildApi({ backends: one });
+    try {
+      for (const id of [1, 2, 1]) assert.equal((await call(api, `/v1/tables/items/rows/${id}`)).body.row.id, id);
+      for (let i = 0; i < 2; i++) assert.equal((await call(api, "/v1/tables/items/rows?limit=2&order=id.desc")).body.rows.length, 2);
+      const bad = await call(api, "/v1/tables/items/rows/not-a-number");
+      assert.equal(bad.status, 400, "a value the prepared statement refuses is still the caller's error");
+      assert.equal((await call(api, "/v1/tables/items/rows/3")).body.row.id, 3, "and the connection goes on serving");
+      const { value } = await one.run((c) => c.query<{ name: string; statement: string }>("SELECT name, statement FROM pg_prepared_statements ORDER BY name"));
+      const mine = value.rows.filter((r) => r.name.startsWith("cndb_"));
+      assert.equal(mine.length, 2, JSON.stringify(value.rows));
+      assert.ok(mine.some((r) => /WHERE/.test(r.statement)) && mine.some((r) => /ORDER BY/.test(r.statement) && /LIMIT/.test(r.statement)));
+    } finally {
+      await api.close();
+      await one.close();
+    }
+  });
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { quoteIdent, type Column, type Table } from "../../runtime/api/catalog";
 import { decodeCursor, encodeCursor } from "../../runtime/api/cursor";
 import { ApiError } from "../../runtime/api/errors";
+import { PREPARED_PER_CONNECTION, statementName } from "../../runtime/api/exec";
 import { buildRowQuery, buildRowsQuery, keysetAfter, parseList, type Param } from "../../runtime/api/rows";
 
 function table(name: string, cols: Partial<Column>[], pk: string[]): Table {
@@ -175,5 +176,19 @@ describe("runtime/api rows: query building", () => {
     apiError(() => buildRowQuery(pairs, "3", {}), "invalid_key", "key");
     apiError(() => buildRowQuery(pairs, "3", { id: "eq.1" }), "unknown_param", "id");
     apiError(() => buildRowQuery(table("nopk", [{ name: "x" }], []), "1", {}), "no_primary_key", "key");
+  });
+});
+
+describe("runtime/api exec: statement names", () => {
+  it("one name per SQL text per connection, and none past the cap", () => {
+    const a = {};
+    const b = {};
+    assert.equal(statementName(a, "SELECT 1"), "cndb_0");
+    assert.equal(statementName(a, "SELECT 2"), "cndb_1");
+    assert.equal(statementName(a, "SELECT 1"), "cndb_0");
+    assert.equal(statementName(b, "SELECT 2"), "cndb_0", "names are per connection");
+    for (let i = 2; i < PREPARED_PER_CONNECTION; i++) assert.equal(statementName(a, `SELECT ${i + 1}`), `cndb_${i}`);
+    assert.equal(statementName(a, "SELECT 'one too many'"), undefined, "past the cap, new texts run unnamed");
+    assert.equal(statementName(a, "SELECT 1"), "cndb_0", "known texts keep their name");
   });
 });
