@@ -15,13 +15,14 @@ export interface ApiProcess {
 
 /**
  * `cndb api` in a child process of its own (as it runs in the fleet), so the load generator does not
- * share its event loop. Its request log goes to /dev/null; its stderr tail is kept for errors.
+ * share its event loop; or, with `floor`, the minimal server of floor-api.ts over the first replica. Its
+ * request log goes to /dev/null; its stderr tail is kept for errors.
  */
-export async function startApiProcess(opts: { replicaUrls: string[]; snapshotDir: string; requestLog?: boolean }): Promise<ApiProcess> {
+export async function startApiProcess(opts: { replicaUrls: string[]; snapshotDir: string; floor?: { poolSize: number } }): Promise<ApiProcess> {
   const port = await freePort();
   let args: string[];
-  if (opts.requestLog === false) {
-    args = ["-r", "@swc-node/register", path.join(__dirname, "api-child.ts"), String(port), opts.snapshotDir, ...opts.replicaUrls];
+  if (opts.floor) {
+    args = ["-r", "@swc-node/register", path.join(__dirname, "floor-api.ts"), String(port), opts.replicaUrls[0], String(opts.floor.poolSize)];
   } else {
     args = ["-r", "@swc-node/register", path.join(ROOT, "runtime", "cli.ts"), "api", "--snapshot", opts.snapshotDir, "--port", String(port), "--listen", "127.0.0.1"];
     for (const u of opts.replicaUrls) args.push("--replica", u);
