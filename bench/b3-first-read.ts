@@ -222,7 +222,7 @@ function reading(out: Findings): string[] {
       const alloc = df.find((d) => d.arm.arm === r.arm.arm && d.arm.group === r.arm.group);
       const baseAlloc = df.find((d) => d.arm.arm === rawMs.baseline && d.arm.group === r.arm.group);
       lines.push(
-        `Copy-up of ${r.arm.group.replace(/^largest/, "the largest")} takes ${pct(r.r)} of the ${rawMs.baseline} time on ${r.arm.arm}` +
+        `Copy-up of ${(r.arm.group ?? "").replace(/^largest/, "the largest")} takes ${pct(r.r)} of the ${rawMs.baseline} time on ${r.arm.arm}` +
           (alloc && baseAlloc ? `, and allocates ${fmtBytes(alloc.s.median)} instead of ${fmtBytes(baseAlloc.s.median)}` : "") +
           ".",
       );
