@@ -4,6 +4,7 @@ import { CatalogCache } from "./catalog";
 import { parseConfig, resolveTokens, type ApiConfigInput, type RouteGroup } from "./config";
 import { ApiError, show } from "./errors";
 import { ApiMetrics } from "./metrics";
+import { NamedQueryChecks } from "./query-check";
 import { authorize } from "./auth";
 import { NOT_MODIFIED, type ApiContext } from "./context";
 import { registerRoutes } from "./routes";
@@ -39,7 +40,11 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const tokens = resolveTokens(config);
   const { backends } = opts;
   const catalogs = new CatalogCache();
-  const onChange = (replicas: Replica[]) => catalogs.keepOnly(replicas.map((r) => r.snapshot.id));
+  const queryChecks = new NamedQueryChecks();
+  const onChange = (replicas: Replica[]) => {
+    catalogs.keepOnly(replicas.map((r) => r.snapshot.id));
+    queryChecks.keepOnly(replicas.map((r) => r.snapshot.id));
+  };
   backends.on("change", onChange);
   const metrics = new ApiMetrics(backends);
 
@@ -78,6 +83,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     backends,
     catalogs,
     metrics,
+    queryChecks,
     async serve(req, reply, o, fn) {
       const first = backends.pick();
       if (!first) throw new ApiError(503, "no_replica", "no replica is configured");

@@ -20,15 +20,20 @@ export function registerRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get("/healthz", { config: { group: "health" } }, async () => ({ status: "ok" }));
 
-  app.get("/readyz", { config: { group: "health" } }, async (_req, reply) => {
+  app.get("/readyz", { config: { group: "health" } }, async (req, reply) => {
     const list = () => backends.replicas().map((r) => ({ id: r.id, ready: r.ready, snapshot: r.snapshot.id }));
     try {
       if (!(await backends.probe())) throw new ApiError(503, "no_replica_ready", backends.replicas().length ? "no replica answers" : "no replica is configured");
-      // "snapshot loaded": its catalog can be read through a replica.
-      const { replica } = await backends.run((client, r) => catalogs.get(client, r.snapshot));
+      // "snapshot loaded": its catalog can be read through a replica, and every named query prepares on it.
+      const { replica } = await backends.run(async (client, r) => {
+        await catalogs.get(client, r.snapshot);
+        await ctx.queryChecks.check(client, r.snapshot.id, config.queries);
+      });
       return { status: "ready", snapshot: replica.snapshot.id, replicas: list() };
     } catch (e) {
       const err = e instanceof ApiError ? e : new ApiError(503, "not_ready", (e as Error).message);
+      // a probe's body is not in the pod's events: say it in the log
+      if (err.code === "bad_named_query") req.log.error({ error: err.code }, err.message);
       return reply.code(503).send({ status: "not_ready", ...err.body(), replicas: list() });
     }
   });

@@ -77,6 +77,40 @@ describe("read API: every endpoint against real PostgreSQL", function () {
     assert.equal(s.headers["x-snapshot-created-at"], f.snapshot.createdAt);
   });
 
+  it("is not ready while a named query cannot run on the snapshot, and says which and why", async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const queries = {
+      fine: { sql: "SELECT id FROM items WHERE id = $1", params: [{ name: "id", type: "integer" }] },
+      typo: { sql: "SELECT nme FROM items" },
+      gone: { sql: "SELECT * FROM no_such_table" },
+      sneaky: { sql: "SELECT 1; DELETE FROM items" },
+    };
+    const bad = await buildApi({ backends, config: { queries }, logger: { level: "info", stream } });
+    try {
+      const before = await ids("true");
+      const r = await call(bad, "/readyz");
+      assert.equal(r.status, 503);
+      assert.equal(r.body.error.code, "bad_named_query");
+      assert.match(r.body.error.message, /typo: column "nme" does not exist \(SQLSTATE 42703\)/);
+      assert.match(r.body.error.message, /gone: relation "no_such_table" does not exist/);
+      assert.match(r.body.error.message, /sneaky: cannot insert multiple commands/);
+      assert.doesNotMatch(r.body.error.message, /fine/);
+      assert.ok(lines.some((l) => l.includes('"level":50') && l.includes("typo: column")), "the reason is in the log, not only the probe's body");
+      assert.deepEqual(await ids("true"), before, "checking ran nothing");
+      const { value } = await backends.run((c) => c.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'cndb_check'"));
+      assert.equal(value.rows[0].n, 0, "no check statement left on the pooled session");
+    } finally {
+      await bad.close();
+    }
+    assert.equal((await call(app, "/readyz")).status, 200, "the API with valid queries is ready");
+  });
+
   it("lists readable tables with columns, types, primary keys and row counts", async () => {
     const r = await call(app, "/v1/tables");
     assert.equal(r.status, 200);
