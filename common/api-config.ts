@@ -56,7 +56,7 @@ const Token = z
     name: z.string().min(1),
     /** Hex SHA-256 of the bearer token. */
     sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex digits (sha256 of the token)").optional(),
-    /** A file holding the token itself (a mounted Kubernetes secret); read at start. */
+    /** A file holding the token itself (a mounted Kubernetes secret); read at start, re-read when it changes. */
     file: z.string().min(1).optional(),
     /** Allowed routes: snapshot, tables, rows, queries, queries/<name>, sql, metrics, or * for all. */
     routes: z

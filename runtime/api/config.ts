@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { type ApiConfig, parseConfig } from "../../common/api-config";
 
 // The schema and its types live in common/ (the deploy validates the stack's `api` key with them too).
@@ -29,7 +29,7 @@ export interface TokenGrant {
   routes: Set<string>;
 }
 
-/** sha256(token) -> grant. Token files are read here, once (a rotated secret needs a restart). */
+/** sha256(token) -> grant, token files read now (TokenStore follows later changes). */
 export function resolveTokens(config: ApiConfig): Map<string, TokenGrant> | undefined {
   if (!config.auth) return undefined;
   const map = new Map<string, TokenGrant>();
@@ -48,4 +48,63 @@ export function resolveTokens(config: ApiConfig): Map<string, TokenGrant> | unde
     map.set(hash!, { name: t.name, routes: new Set(t.routes) });
   });
   return map;
+}
+
+/** How often token files are checked for a change (a rotated Kubernetes Secret). */
+export const TOKEN_RECHECK_MS = 2000;
+
+/**
+ * The grants, following rotated token files: at most every TOKEN_RECHECK_MS, a change in any file's
+ * inode, size or mtime (a Secret volume swaps its files atomically) re-reads them all. A re-read that
+ * fails (a file gone or empty mid-rotation) keeps the last good grants and is retried next time.
+ */
+export class TokenStore {
+  private grants: Map<string, TokenGrant>;
+  private stamp: string;
+  private checkedAt = Date.now();
+  private readonly files: string[];
+
+  private constructor(
+    private readonly config: ApiConfig,
+    private readonly onReload?: (ok: boolean, message: string) => void,
+  ) {
+    this.files = (config.auth?.tokens ?? []).flatMap((t) => (t.file !== undefined ? [t.file] : []));
+    this.grants = resolveTokens(config)!;
+    this.stamp = this.fileStamp();
+  }
+
+  /** undefined when the config has no auth (every route is open). */
+  static from(config: ApiConfig, onReload?: (ok: boolean, message: string) => void): TokenStore | undefined {
+    return config.auth ? new TokenStore(config, onReload) : undefined;
+  }
+
+  current(now = Date.now()): Map<string, TokenGrant> {
+    if (this.files.length && now - this.checkedAt >= TOKEN_RECHECK_MS) {
+      this.checkedAt = now;
+      const stamp = this.fileStamp();
+      if (stamp !== this.stamp) {
+        try {
+          this.grants = resolveTokens(this.config)!;
+          this.stamp = stamp;
+          this.onReload?.(true, `token files changed: ${this.grants.size} tokens loaded`);
+        } catch (e) {
+          this.onReload?.(false, `token files changed but cannot be loaded, keeping the previous tokens: ${(e as Error).message}`);
+        }
+      }
+    }
+    return this.grants;
+  }
+
+  private fileStamp(): string {
+    return this.files
+      .map((f) => {
+        try {
+          const st = statSync(f);
+          return `${st.ino}:${st.size}:${st.mtimeMs}`;
+        } catch {
+          return "missing";
+        }
+      })
+      .join("|");
+  }
 }

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
 import type { Backends, Replica } from "./backends";
 import { CatalogCache } from "./catalog";
-import { parseConfig, resolveTokens, type ApiConfigInput, type RouteGroup } from "./config";
+import { parseConfig, TokenStore, type ApiConfigInput, type RouteGroup } from "./config";
 import { ApiError, show } from "./errors";
 import { ApiMetrics } from "./metrics";
 import { NamedQueryChecks } from "./query-check";
@@ -37,7 +37,8 @@ const timeouts = new WeakMap<object, number>();
 /** The read API over a set of read-only replicas. Does not own `backends`: the caller closes them. */
 export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const config = parseConfig(opts.config ?? {});
-  const tokens = resolveTokens(config);
+  // Called only from requests, once `app` exists.
+  const tokens = TokenStore.from(config, (ok, message) => (ok ? app.log.info(message) : app.log.error(message)));
   const { backends } = opts;
   const catalogs = new CatalogCache();
   const queryChecks = new NamedQueryChecks();
@@ -126,7 +127,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     const group = req.routeOptions.config?.group;
     if (!tokens || !group || group === "health") return;
     const name = group === "queries" ? (req.params as { name?: string }).name : undefined;
-    req.cndb.token = authorize(tokens, req.headers.authorization, group, name).name;
+    req.cndb.token = authorize(tokens.current(), req.headers.authorization, group, name).name;
   });
 
   app.addHook("onResponse", async (req, reply) => {

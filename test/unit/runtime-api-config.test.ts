@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { authorize } from "../../runtime/api/auth";
-import { loadConfig, parseConfig, resolveTokens, sha256Hex } from "../../runtime/api/config";
+import { loadConfig, parseConfig, resolveTokens, sha256Hex, TOKEN_RECHECK_MS, TokenStore } from "../../runtime/api/config";
 import { ApiError, fromPgError, isConnectionError } from "../../runtime/api/errors";
 import { bindNamedParams, parseSqlBody } from "../../runtime/api/queries";
 import { etagFor, ifNoneMatchHits, snapshotAgeSeconds } from "../../runtime/api/snapshot-info";
@@ -80,6 +80,41 @@ describe("runtime/api config, auth, errors", () => {
     assert.equal(status(() => authorize(tokens, "Bearer hash-token", "sql")), 403);
     assert.equal(status(() => authorize(tokens, "Bearer hash-token", "queries", "other")), 403);
     assert.throws(() => resolveTokens(parseConfig({ auth: { tokens: [{ name: "x", file: path.join(dir, "nope"), routes: ["*"] }] } })), /auth\.tokens\.0\.file: cannot read/);
+  });
+
+  it("follows a token file rotated the way a Kubernetes Secret volume does it", () => {
+    // <vol>/..data -> ..v1 (atomic symlink swap on update); <vol>/token -> ..data/token
+    const vol = path.join(dir, "secret-vol");
+    mkdirSync(path.join(vol, "..v1"), { recursive: true });
+    writeFileSync(path.join(vol, "..v1", "token"), "first-token\n");
+    symlinkSync("..v1", path.join(vol, "..data"));
+    symlinkSync("..data/token", path.join(vol, "token"));
+    const events: Array<[boolean, string]> = [];
+    const store = TokenStore.from(parseConfig({ auth: { tokens: [{ name: "ops", file: path.join(vol, "token"), routes: ["*"] }] } }), (ok, m) => events.push([ok, m]))!;
+    const t0 = Date.now();
+    const who = (tokens: ReturnType<TokenStore["current"]>, token: string) => tokens.get(sha256Hex(token))?.name;
+    assert.equal(who(store.current(t0), "first-token"), "ops");
+    const rotate = (version: string, content: string) => {
+      mkdirSync(path.join(vol, version));
+      writeFileSync(path.join(vol, version, "token"), content);
+      symlinkSync(version, path.join(vol, "..data_tmp"));
+      renameSync(path.join(vol, "..data_tmp"), path.join(vol, "..data"));
+    };
+    rotate("..v2", "second-token\n");
+    assert.equal(who(store.current(t0 + 10), "first-token"), "ops", "not re-checked within the interval");
+    const later = t0 + TOKEN_RECHECK_MS + 10;
+    assert.equal(who(store.current(later), "second-token"), "ops");
+    assert.equal(who(store.current(later), "first-token"), undefined, "the old token no longer works");
+    assert.deepEqual(events.map((e) => e[0]), [true]);
+    // a rotation caught half-way (the file gone) keeps the last good tokens, and says so
+    unlinkSync(path.join(vol, "token"));
+    assert.equal(who(store.current(later + TOKEN_RECHECK_MS), "second-token"), "ops");
+    assert.equal(events.at(-1)![0], false);
+    assert.match(events.at(-1)![1], /keeping the previous tokens: .*auth\.tokens\.0\.file: cannot read/);
+    symlinkSync("..data/token", path.join(vol, "token"));
+    rotate("..v3", "third-token\n");
+    assert.equal(who(store.current(later + 2 * TOKEN_RECHECK_MS), "third-token"), "ops");
+    assert.equal(TokenStore.from(parseConfig({})), undefined, "no auth configured: no store, every route open");
   });
 
   it("tells replica failures from bad requests", () => {
