@@ -53,11 +53,13 @@ export function bakeArgs(spec: BakeSpec, workDir = BAKE_WORK_DIR): string[] {
   return args;
 }
 
-/** Prints the pushed image ref from the bake's JSON result (the snapshot manifest's `image`). */
+/** Prints the pushed image as `<repo>:<tag>@<digest>` from the bake's JSON result (the snapshot manifest's `image`). */
 const PUSHED_REF_JS = [
   'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));',
   "const i = r.image ?? r.manifest?.image ?? r.snapshot?.image;",
-  'const ref = i?.ref ?? (i?.manifestDigest ? `${process.argv[2]}@${i.manifestDigest}` : "");',
+  // tag and digest: the tag for people reading `kubectl get`, the digest is what the nodes pull
+  'const d = i?.manifestDigest ? `@${i.manifestDigest}` : "";',
+  'const ref = i?.ref ? `${i.ref}${d}` : d ? `${process.argv[2]}${d}` : "";',
   'if (!ref) { console.error("bake: --json result names no pushed image"); process.exit(1); }',
   "console.log(ref);",
 ].join(" ");

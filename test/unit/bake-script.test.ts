@@ -93,10 +93,10 @@ describe("bake script (components/bake-script.ts)", () => {
     assert.equal(r.bakeArgs[r.bakeArgs.indexOf("--push") + 1], spec.repositoryUrl);
   });
 
-  it("promotes only the fleet Deployment's containers to the pushed ref", () => {
+  it("promotes only the fleet Deployment's containers to the pushed image, pinned by digest", () => {
     const r = runScript("found");
     assert.equal(r.status, 0, r.stderr);
-    const ref = `${spec.repositoryUrl}:v7-abc`;
+    const ref = `${spec.repositoryUrl}:v7-abc@sha256:feed`;
     assert.deepEqual(r.kubectl.trim().split("\n"), [
       "-n cndb-acme get deployment reader -o name",
       `-n cndb-acme set image deployment/reader reader=${ref} api=${ref}`,
