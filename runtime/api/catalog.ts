@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { SnapshotManifest } from "../../common/snapshot";
+import { PerSnapshot } from "./per-snapshot";
 
 /**
  * What the API may read: tables, partitioned tables and materialized views the connected role can
@@ -146,23 +147,8 @@ export class Catalog {
 }
 
 /** One catalog per snapshot id, loaded on first use through the replica serving that snapshot. */
-export class CatalogCache {
-  private readonly map = new Map<string, Promise<Catalog>>();
-
-  get(client: pg.ClientBase, snapshot: SnapshotManifest): Promise<Catalog> {
-    let p = this.map.get(snapshot.id);
-    if (!p) {
-      p = Catalog.load(client, snapshot);
-      this.map.set(snapshot.id, p);
-      // A failed load (replica gone) must not stick.
-      p.catch(() => this.map.get(snapshot.id) === p && this.map.delete(snapshot.id));
-    }
-    return p;
-  }
-
-  /** Forgets catalogs of snapshots no longer served. */
-  keepOnly(ids: Iterable<string>): void {
-    const keep = new Set(ids);
-    for (const id of this.map.keys()) if (!keep.has(id)) this.map.delete(id);
+export class CatalogCache extends PerSnapshot<Catalog> {
+  constructor() {
+    super((client, snapshot) => Catalog.load(client, snapshot));
   }
 }

@@ -4,7 +4,7 @@ import type { Backends, Replica } from "./backends";
 import type { Catalog, CatalogCache, Table } from "./catalog";
 import type { ApiConfig } from "./config";
 import type { ApiMetrics } from "./metrics";
-import type { NamedQueryChecks } from "./query-check";
+import type { PerSnapshot } from "./per-snapshot";
 
 /** What route handlers share. */
 export interface ApiContext {
@@ -13,7 +13,7 @@ export interface ApiContext {
   catalogs: CatalogCache;
   metrics: ApiMetrics;
   /** The named queries, prepared once per snapshot before the API reports ready. */
-  queryChecks: NamedQueryChecks;
+  queryChecks: PerSnapshot<void>;
   /**
    * Runs `fn` on a replica and labels the response with the snapshot of the replica that served it.
    * With `etag`, a matching If-None-Match answers 304 without touching the database.

@@ -4,7 +4,8 @@ import { CatalogCache } from "./catalog";
 import { parseConfig, TokenStore, type ApiConfigInput, type RouteGroup } from "./config";
 import { ApiError, show } from "./errors";
 import { ApiMetrics } from "./metrics";
-import { NamedQueryChecks } from "./query-check";
+import { PerSnapshot } from "./per-snapshot";
+import { checkNamedQueries } from "./query-check";
 import { authorize } from "./auth";
 import { NOT_MODIFIED, type ApiContext } from "./context";
 import { registerRoutes } from "./routes";
@@ -41,7 +42,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const tokens = TokenStore.from(config, (ok, message) => (ok ? app.log.info(message) : app.log.error(message)));
   const { backends } = opts;
   const catalogs = new CatalogCache();
-  const queryChecks = new NamedQueryChecks();
+  const queryChecks = new PerSnapshot((client) => checkNamedQueries(client, config.queries));
   const onChange = (replicas: Replica[]) => {
     catalogs.keepOnly(replicas.map((r) => r.snapshot.id));
     queryChecks.keepOnly(replicas.map((r) => r.snapshot.id));

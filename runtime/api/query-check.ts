@@ -25,23 +25,3 @@ export async function checkNamedQueries(client: pg.ClientBase, queries: Record<s
   }
   if (bad.length) throw new ApiError(503, "bad_named_query", `named queries that cannot run on this snapshot: ${bad.join("; ")}`.slice(0, 2000));
 }
-
-/** Named queries checked once per snapshot id; a failed check is retried on the next call. */
-export class NamedQueryChecks {
-  private readonly ok = new Map<string, Promise<void>>();
-
-  check(client: pg.ClientBase, snapshotId: string, queries: Record<string, NamedQuery>): Promise<void> {
-    let p = this.ok.get(snapshotId);
-    if (!p) {
-      p = checkNamedQueries(client, queries);
-      this.ok.set(snapshotId, p);
-      p.catch(() => this.ok.get(snapshotId) === p && this.ok.delete(snapshotId));
-    }
-    return p;
-  }
-
-  keepOnly(ids: Iterable<string>): void {
-    const keep = new Set(ids);
-    for (const id of this.ok.keys()) if (!keep.has(id)) this.ok.delete(id);
-  }
-}

@@ -27,7 +27,7 @@ export function registerRoutes(app: FastifyInstance, ctx: ApiContext): void {
       // "snapshot loaded": its catalog can be read through a replica, and every named query prepares on it.
       const { replica } = await backends.run(async (client, r) => {
         await catalogs.get(client, r.snapshot);
-        await ctx.queryChecks.check(client, r.snapshot.id, config.queries);
+        await ctx.queryChecks.get(client, r.snapshot);
       });
       return { status: "ready", snapshot: replica.snapshot.id, replicas: list() };
     } catch (e) {
