@@ -65,9 +65,13 @@ export function queryCapped(client: pg.ClientBase, text: string, values: unknown
  * ran (even a SET or set_config) leaves no trace on the pooled session.
  */
 export async function readOnly<T>(client: pg.ClientBase, timeoutMs: number | undefined, fn: () => Promise<T>): Promise<T> {
-  await client.query("BEGIN READ ONLY");
+  // one round trip for both (simple protocol, no parameters)
+  const begin = timeoutMs === undefined ? "BEGIN READ ONLY" : `BEGIN READ ONLY; SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`;
+  await client.query(begin).catch(async (e) => {
+    await client.query("ROLLBACK").catch(() => undefined); // if BEGIN ran and SET did not
+    throw e;
+  });
   try {
-    if (timeoutMs !== undefined) await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`);
     return await fn();
   } finally {
     await client.query("ROLLBACK");
