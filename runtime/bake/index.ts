@@ -178,7 +178,8 @@ export async function bake(opts: BakeOptions): Promise<BakeResult> {
     stopMaster();
     await master.end();
     master = undefined;
-    progress.end({ tablesDone: leafTables.length, tablesTotal: leafTables.length, bytesDone: await dirBytes(dumpDir), bytesTotal: dumpTotal });
+    // the dump's own size: the tables' size on the master (the total above) was only a yardstick for progress
+    progress.end({ tablesDone: leafTables.length, tablesTotal: leafTables.length, bytesDone: await dirBytes(dumpDir) });
 
     // 2. restore into the fresh PGDATA
     phase = { code: "restore", where: "restoring" };
