@@ -173,7 +173,8 @@ describe("bake: bad input and faults (cndb bake)", function () {
       assert.equal(result.dir, out);
       assert.deepEqual(result.manifest.tables.map((t: { name: string }) => t.name), ["items", "small"]);
       for (const phase of ["connect", "dump", "restore", "freeze", "verify"]) assert.match(r.stderr, new RegExp(`\\] ${phase} done in \\d+\\.\\ds`));
-      assert.match(r.stderr, /\] dump(?: done in [\d.]+s)?: \d+\/2 tables, [\d.]+ [kM]?B of [\d.]+ [kM]?B/);
+      assert.match(r.stderr, /\] dump started: 0\/2 tables, 0 B of [\d.]+ [kM]?B\n/, "the tables' size on the master as the yardstick");
+      assert.match(r.stderr, /\] dump done in [\d.]+s: 2\/2 tables, [\d.]+ [kM]?B\n/, "the dump's own size when done, no 'of'");
       assert.match(r.stderr, new RegExp(`baked snapshot ${result.manifest.id}: 2 tables, 60002 rows, [\\d.]+ MB PGDATA in [\\d.]+s -> ${out}\\n$`));
       first = { id: result.manifest.id, json: readFileSync(path.join(out, "snapshot.json"), "utf8") };
       assert.deepEqual(onlyOut(), ["snap"]);
