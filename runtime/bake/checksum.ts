@@ -83,8 +83,8 @@ export async function tableSum(c: pg.ClientBase, t: Summable, algorithm: Checksu
 export interface SumPoolOptions<T> {
   /** Sessions besides the first, which each take the next table as they finish one; may be empty. */
   helpers: pg.ClientBase[];
-  /** Algorithm per table (verification uses the expected checksum's). @default CHECKSUM_ALGORITHM */
-  algorithm?: (t: T) => ChecksumAlgorithm;
+  /** Algorithm per table, by its index in `tables` (verification uses the expected checksum's). @default CHECKSUM_ALGORITHM */
+  algorithm?: (i: number) => ChecksumAlgorithm;
   /**
    * Called when a helper fails on a table with a lock timeout: the table is handed to the first session
    * (which holds the locks) and the helper must get ready for the next one (a new transaction).
@@ -107,7 +107,7 @@ export async function sumTables<T extends Summable>(first: pg.ClientBase, tables
     out[i] = s;
     o.onTable?.(tables[i], s, ++done);
   };
-  const one = async (c: pg.ClientBase, i: number) => tableSum(c, tables[i], o.algorithm?.(tables[i]) ?? CHECKSUM_ALGORITHM);
+  const one = async (c: pg.ClientBase, i: number) => tableSum(c, tables[i], o.algorithm?.(i) ?? CHECKSUM_ALGORITHM);
   const work = async (c: pg.ClientBase, helper: boolean) => {
     for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
       throwIfAborted(o.signal);

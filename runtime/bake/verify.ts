@@ -89,8 +89,7 @@ export async function verifyReplica(
     const [c, ...helpers] = sessions;
     const rec = await c.query<{ r: boolean }>("SELECT pg_catalog.pg_is_in_recovery() AS r");
     if (!rec.rows[0].r) throw new BakeError("verify", "the baked PGDATA did not start as a standby (it would accept writes)");
-    const index = new Map(expected.tables.map((t, i) => [t, i]));
-    const sums = await sumTables(c, expected.tables, { helpers, algorithm: (t) => algorithms[index.get(t)!], signal, onTable: (_t, _s, done) => onTable?.(done) });
+    const sums = await sumTables(c, expected.tables, { helpers, algorithm: (i) => algorithms[i], signal, onTable: (_t, _s, done) => onTable?.(done) });
     throwIfAborted(signal);
     const diffs: string[] = [];
     expected.tables.forEach((t, i) => {
